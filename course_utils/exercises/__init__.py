@@ -1,0 +1,113 @@
+"""Exercise checkers with specific, friendly feedback.
+
+Every exercise asks the learner to write a small function (never to set a
+hidden global). Its checker calls that function on a few cases, compares with
+the course's reference, and prints *why* an answer is off ("your std is 0.05;
+for fan_in=784 He gives 0.0505 -- did you use fan_out?"). A checker never
+crashes the kernel: a stub that still raises ``NotImplementedError``, or any
+exception from the learner's code, becomes a message.
+
+Checkers live in topic modules (``course_utils.exercises.variance`` ...), each
+written with the :func:`checker` decorator::
+
+    @checker("He standard deviation")
+    def check_he_std(my_he_std):
+        got = my_he_std(784)
+        expected = math.sqrt(2 / 784)
+        if not close(got, expected):
+            return fail(f"your std is {got:.4g}; He gives {expected:.4g} for fan_in=784.")
+        return ok(f"sqrt(2/784) = {expected:.4g}.")
+
+With ``COURSE_CHECK_STRICT=1`` (set by ``make test`` for the solution
+edition) a failed check raises, so a solution that stops passing its checker
+fails the notebook's test.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Feedback", "ExerciseFailed", "checker", "ok", "fail", "close", "STUB_MARKER"]
+
+# The text every student stub raises with; editions and tests look for it.
+STUB_MARKER = "Student exercise"
+
+
+class ExerciseFailed(AssertionError):
+    """Raised only in strict mode (tests of the solution edition) when a check fails."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The outcome of a check: whether it passed and what to tell the learner."""
+
+    exercise: str
+    passed: bool
+    message: str
+    status: str = ""  # "passed" | "failed" | "not done" | "error"
+
+    def __str__(self) -> str:
+        mark = {"passed": "\u2705", "not done": "\u270f\ufe0f", "error": "\u26a0\ufe0f"}.get(self.status, "\u274c")
+        return f"{mark} {self.exercise}: {self.message}"
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+def ok(message: str = "correct.") -> tuple[bool, str]:
+    """A passing result for a checker to return."""
+    return True, message
+
+
+def fail(message: str) -> tuple[bool, str]:
+    """A failing result with specific advice for a checker to return."""
+    return False, message
+
+
+def close(got: Any, expected: float, *, rtol: float = 1e-3, atol: float = 1e-12) -> bool:
+    """True when ``got`` is a finite number within ``rtol`` (relative) or ``atol`` of ``expected``."""
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and abs(value - expected) <= max(atol, rtol * abs(expected))
+
+
+def _strict() -> bool:
+    return os.environ.get("COURSE_CHECK_STRICT", "") not in ("", "0", "false", "False")
+
+
+def checker(exercise: str) -> Callable[[Callable[..., tuple[bool, str]]], Callable[..., Feedback]]:
+    """Turn a function returning ``ok(...)``/``fail(...)`` into a safe, printing checker."""
+
+    def decorate(check: Callable[..., tuple[bool, str]]) -> Callable[..., Feedback]:
+        @functools.wraps(check)
+        def run(*args: Any, **kwargs: Any) -> Feedback:
+            try:
+                passed, message = check(*args, **kwargs)
+                status = "passed" if passed else "failed"
+            except NotImplementedError as err:
+                passed, status = False, "not done"
+                message = f"not done yet. {err}" if str(err) else "not done yet: replace the `raise NotImplementedError` line."
+            except Exception as err:  # noqa: BLE001 - the learner's code may raise anything; never crash the kernel
+                passed, status = False, "error"
+                where = traceback.extract_tb(err.__traceback__)[-1]
+                message = (
+                    f"your code raised {type(err).__name__}: {err} (line {where.lineno}). "
+                    "Fix it and run the cell again."
+                )
+            feedback = Feedback(exercise, passed, message, status)
+            print(feedback)
+            if _strict() and not passed:
+                raise ExerciseFailed(str(feedback))
+            return feedback
+
+        return run
+
+    return decorate
