@@ -1,0 +1,65 @@
+"""Every initialization scheme of the course in one registry.
+
+Each scheme has a NumPy reference (the truth the tests hold the frameworks
+against) and thin Keras and PyTorch adapters::
+
+    from course_utils import initializers as inits
+    init = inits.get("he_normal")
+    w = init.sample((784, 256), seed=0)            # NumPy, Keras layout (in, out)
+    layer = keras.layers.Dense(256, kernel_initializer=init.to_keras(seed=0))
+    init.apply_torch_(torch_linear.weight)         # PyTorch layout (out, in), in place
+    init.expected_std((784, 256))                  # sqrt(2 / 784)
+
+``names()`` lists the schemes, ``table()`` compares them across frameworks,
+``describe_model_init(model)`` says what a model was initialized with.
+Importing this module loads neither TensorFlow nor PyTorch.
+"""
+
+from __future__ import annotations
+
+from ._core import (
+    DISTRIBUTIONS,
+    LAYOUTS,
+    MODES,
+    TRUNCATED_NORMAL_STD,
+    Constant,
+    Identity,
+    Initializer,
+    KerasDefaultRecurrent,
+    Orthogonal,
+    RandomNormal,
+    RandomUniform,
+    Sparse,
+    SparseTorch,
+    TorchDefaultLinear,
+    TorchDefaultRecurrent,
+    TruncatedNormal,
+    VarianceScaling,
+    compute_fans,
+)
+from ._registry import REGISTRY, SchemeInfo, get, names
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "LAYOUTS",
+    "MODES",
+    "TRUNCATED_NORMAL_STD",
+    "REGISTRY",
+    "SchemeInfo",
+    "Constant",
+    "Identity",
+    "Initializer",
+    "KerasDefaultRecurrent",
+    "Orthogonal",
+    "RandomNormal",
+    "RandomUniform",
+    "Sparse",
+    "SparseTorch",
+    "TorchDefaultLinear",
+    "TorchDefaultRecurrent",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "compute_fans",
+    "get",
+    "names",
+]
