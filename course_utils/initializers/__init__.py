@@ -17,6 +17,7 @@ Importing this module loads neither TensorFlow nor PyTorch.
 
 from __future__ import annotations
 
+from ._bayes import posterior_initializers, posterior_rho, posterior_sigma, sample_posterior, softplus
 from ._core import (
     DISTRIBUTIONS,
     LAYOUTS,
@@ -37,7 +38,11 @@ from ._core import (
     VarianceScaling,
     compute_fans,
 )
+from ._describe import describe_model_init, identify_init
+from ._gain import NONLINEARITIES, calculate_gain
+from ._lsuv import lsuv_
 from ._registry import REGISTRY, SchemeInfo, get, names
+from ._table import table
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -59,7 +64,18 @@ __all__ = [
     "TorchDefaultRecurrent",
     "TruncatedNormal",
     "VarianceScaling",
+    "NONLINEARITIES",
+    "calculate_gain",
     "compute_fans",
+    "describe_model_init",
     "get",
+    "identify_init",
+    "lsuv_",
     "names",
+    "posterior_initializers",
+    "posterior_rho",
+    "posterior_sigma",
+    "sample_posterior",
+    "softplus",
+    "table",
 ]
