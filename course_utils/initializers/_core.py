@@ -164,6 +164,8 @@ class Initializer:
 
     #: the fewest dimensions a shape may have (2 where a matrix or fans are needed)
     min_dims: int = 2
+    #: False for schemes that draw nothing (constants, identity): the same seed or not, the same tensor
+    is_random: bool = True
     #: one-line formula for table() and repr
     formula: str = ""
     #: citation for table()
@@ -288,6 +290,7 @@ class Constant(Initializer):
     """
 
     min_dims = 1
+    is_random = False
 
     def __init__(self, value: float = 0.0, name: str = "constant", params: dict | None = None) -> None:
         value = check_number("value", value)
@@ -614,6 +617,7 @@ class Identity(Initializer):
     """
 
     formula = "W = gain * I"
+    is_random = False
     paper = "Le et al. 2015 (IRNN)"
 
     def __init__(self, gain: float = 1.0) -> None:
@@ -801,6 +805,7 @@ class KerasDefaultRecurrent(Initializer):
         cell = check_choice("cell", cell, tuple(_RECURRENT_GATES))
         super().__init__("keras_default_recurrent", {"part": part, "cell": cell})
         self.part, self.cell = part, cell
+        self.is_random = part != "bias"
         self._inner = {
             "kernel": VarianceScaling(1.0, "fan_avg", "uniform", name="glorot_uniform", params={}),
             "recurrent_kernel": Orthogonal(1.0),
