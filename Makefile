@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Tests and CI run every experiment small; learners get the full size by default.
 TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 MPLBACKEND=Agg TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0
 
-.PHONY: setup lab test unit notebooks lint clean
+.PHONY: setup lab test unit notebooks lint clean book student
 
 setup: $(STAMP)
 
@@ -37,6 +37,16 @@ notebooks: setup
 test: setup
 	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+
+# The executed course as a static site in _build/html (profile from COURSE_PROFILE, default full);
+# e.g. make book COURSE_PROFILE=quick BOOK_ARGS="--jobs 2".
+book: setup
+	TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0 $(PY) -m course_utils.book $(BOOK_ARGS)
+
+# The student edition in student/ (solutions replaced by stubs with hints); notebooks/ is the instructor edition.
+student: setup
+	$(PY) -m course_utils.editions check
+	$(PY) -m course_utils.editions student student
 
 lint: setup
 	$(VENV)/bin/ruff check course_utils tests bench
