@@ -68,6 +68,7 @@ __all__ = [
     "layer_activations",
     "layer_gradients",
     "signal_propagation",
+    "signal_propagation_theory",
 ]
 
 # --------------------------------------------------------------- activations
@@ -791,7 +792,93 @@ def signal_propagation(
     frame = pd.DataFrame(rows)
     frame.insert(1, "layer", ["input"] + [f"h{i}" for i in range(1, depth + 1)])
     frame = frame[list(_SIGNAL_COLUMNS)]
-    label = initializer.name if not initializer.params else (
-        initializer.name + "(" + ", ".join(f"{k}={v}" for k, v in initializer.params.items()) + ")")
-    return frame.assign(init=label, activation=activation, width=width, n_samples=n_samples, seed=seed,
+    return frame.assign(init=_init_label(initializer), activation=activation, width=width, n_samples=n_samples, seed=seed,
                         input_std=input_std, framework=framework)
+
+
+# Standard-normal expectations by quadrature on a fine grid: Gauss-Hermite rules converge slowly for the
+# kinks of ReLU and its step derivative; the midpoint rule with spacing 0.001 over +-12 sd (no node on the
+# kink at 0, so a step integrates to exactly 1/2) is accurate to ~1e-7 for them.
+_STEP = 0.001
+_GRID = np.arange(-12.0 + _STEP / 2, 12.0, _STEP)
+_GRID_WEIGHTS = np.exp(-0.5 * _GRID**2) * _STEP / math.sqrt(2.0 * math.pi)
+
+
+def _gauss_mean(fn: Callable[[np.ndarray], np.ndarray], variance: float) -> float:
+    """E[fn(z)] for z ~ N(0, variance)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sum(_GRID_WEIGHTS * fn(math.sqrt(variance) * _GRID)))
+
+
+def signal_propagation_theory(
+    init: Any,
+    activation: str,
+    depth: int,
+    width: int,
+    input_std: float = 1.0,
+) -> pd.DataFrame:
+    """The mean-field (infinite-width) prediction for :func:`signal_propagation`'s statistics.
+
+    With zero-mean weights of variance ``s^2 = init.expected_std((width, width))**2``
+    and ``n = width``, each pre-activation is Gaussian with variance
+    ``v_l = n s^2 E[h_{l-1}^2]`` (``E[h_0^2] = input_std^2``), and
+    ``E[h_l^2] = E[f(z)^2]``, ``z ~ N(0, v_l)`` (Glorot & Bengio 2010, eq. 5-6 in
+    the linear case; Poole et al. 2016 for the nonlinear map). Backward,
+    ``E[(dL/dh_{l-1})^2] = n s^2 E[f'(z_l)^2] E[(dL/dh_l)^2]`` from 1 at the top
+    (He et al. 2015, eq. 13; assumes the backward weights independent of the
+    forward signal). For ReLU with He's ``s^2 = 2/n`` both stay constant; with
+    Glorot's ``1/n`` they halve per layer. For tanh with Glorot's ``1/n`` the
+    forward variance decays slowly, like ``1/(2l)``, not exponentially.
+
+    Returns the columns of :func:`signal_propagation` that theory predicts --
+    ``depth``, ``layer``, ``mean``, ``std``, ``preact_std``, ``grad_std``,
+    ``preact_grad_std`` -- with ``framework="theory"``. Raises ``ValueError``
+    for initializers whose weights do not have mean zero (constant, ones).
+    """
+    from . import initializers
+
+    activation = check_choice("activation", activation, ACTIVATIONS)
+    depth = check_int("depth", depth, low=1)
+    width = check_int("width", width, low=1)
+    input_std = check_number("input_std", input_std, low=0.0, low_inclusive=False)
+    initializer = initializers.get(init)
+    if initializer.expected_mean((width, width)) != 0:
+        raise ValueError(
+            f"the mean-field theory assumes weights with mean zero; {initializer.name} has mean "
+            f"{initializer.expected_mean((width, width)):g}. Use signal_propagation() to measure it instead."
+        )
+    gain = width * initializer.expected_std((width, width)) ** 2  # n Var[W], the factor per layer
+    f, df = _NUMPY_ACTIVATIONS[activation]
+    rows = [{"depth": 0, "mean": 0.0, "std": input_std, "preact_std": math.nan}]
+    second_moment, slopes = input_std**2, []
+    for d in range(1, depth + 1):
+        v = gain * second_moment
+        mean = _gauss_mean(f, v)
+        second_moment = _gauss_mean(lambda z: f(z) ** 2, v)
+        slopes.append(_gauss_mean(lambda z: df(z) ** 2, v))
+        rows.append({"depth": d, "mean": mean, "std": math.sqrt(max(second_moment - mean**2, 0.0)),
+                     "preact_std": math.sqrt(v)})
+    g2 = 1.0
+    for d in range(depth, 0, -1):
+        rows[d]["grad_std"] = math.sqrt(g2)
+        rows[d]["preact_grad_std"] = math.sqrt(g2 * slopes[d - 1])
+        g2 *= gain * slopes[d - 1]
+    rows[0].update(grad_std=math.sqrt(g2), preact_grad_std=math.nan)
+    frame = pd.DataFrame(rows)
+    frame.insert(1, "layer", ["input"] + [f"h{i}" for i in range(1, depth + 1)])
+    return frame.assign(init=_init_label(initializer), activation=activation, width=width, input_std=input_std,
+                        framework="theory")
+
+
+def _init_label(initializer: Any) -> str:
+    """``he_normal`` or ``random_normal(std=0.01)``: the name plus the parameters that differ from its defaults."""
+    from . import initializers
+
+    try:
+        defaults = initializers.get(initializer.name).params
+    except (ValueError, TypeError):  # a scheme without defaults, or not in the registry
+        defaults = {}
+    changed = {k: v for k, v in initializer.params.items() if defaults.get(k, object()) != v}
+    if not changed:
+        return initializer.name
+    return initializer.name + "(" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")"
