@@ -1,0 +1,980 @@
+"""Model builders for Keras 3 and PyTorch: one spec, two frameworks, one initializer registry.
+
+Every builder takes ``framework="keras"|"torch"`` and builds the same network
+in either framework -- the same layers, the same sizes, the same names, and
+weights drawn from the same :mod:`course_utils.initializers` scheme -- so a
+notebook can show one experiment side by side:
+
+* :func:`build_mlp` -- a plain fully connected network, shallow or 50+ layers deep;
+* :func:`build_cnn` -- a small convolutional network for 28x28 images;
+* :func:`build_rnn` -- a simple RNN or an LSTM with separate input and
+  recurrent initializers (the copy and adding problems of notebook 08);
+* :func:`build_residual_mlp` -- residual blocks whose branch output layers can
+  start at zero, so each block starts as the identity;
+* :func:`build_bayesian_mlp` with :func:`bayesian_dense` -- Bayes by Backprop
+  (Blundell et al. 2015): every weight a Gaussian ``N(mu, softplus(rho)^2)``.
+
+Conventions shared by every builder:
+
+* Initializers are given by registry name (``"he_normal"``) or as an
+  :class:`~course_utils.initializers.Initializer` (``initializers.get("he_normal",
+  negative_slope=0.01)``); bias initializers likewise.
+* ``seed`` makes a build repeatable: the same seed gives the same weights
+  (Keras draws through ``keras.random`` with one int seed per layer derived
+  from ``seed``; PyTorch through one ``torch.Generator`` seeded with ``seed``).
+  The two frameworks' random streams differ, so Keras and PyTorch builds hold
+  different draws *of the same distribution*.
+* Layers carry explicit names, identical in both frameworks: ``hidden_1``,
+  ``act_1``, ``dropout_1``, ..., ``output``. :func:`weight_layers` lists the
+  layers holding weights, in order, as ``(name, layer)``.
+* Outputs are logits (no softmax) unless ``output_activation`` is given;
+  :func:`course_utils.training.train` expects logits.
+* Inputs: Keras and PyTorch models take the same NumPy arrays -- ``(n,
+  features)`` for MLPs, ``(n, 28, 28)`` or ``(n, 28, 28, channels)`` images for
+  CNNs (the PyTorch model moves channels first itself), ``(n, time, features)``
+  sequences for RNNs.
+
+Neither TensorFlow nor PyTorch is imported until a builder runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import numbers
+from collections import OrderedDict
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from . import config, frameworks
+from ._validation import check_choice, check_int, check_number, check_shape
+
+__all__ = [
+    "ACTIVATIONS",
+    "OUTPUT_ACTIVATIONS",
+    "CELLS",
+    "LEAKY_RELU_SLOPE",
+    "DEFAULT_TARGET_SIGMA",
+    "DEFAULT_PRIOR_SIGMA",
+    "build_mlp",
+    "build_cnn",
+    "build_rnn",
+    "build_residual_mlp",
+    "build_bayesian_mlp",
+    "bayesian_dense",
+    "bayesian_layers",
+    "kl_divergence",
+    "weight_layers",
+    "weight_shapes",
+    "input_shape_of",
+]
+
+#: Hidden-layer activations every builder (and every diagnostic) understands.
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu")
+#: What ``output_activation`` may be (``None``: logits).
+OUTPUT_ACTIVATIONS = (*ACTIVATIONS, "softmax")
+#: Recurrent cells of :func:`build_rnn`.
+CELLS = ("rnn", "lstm")
+
+#: Leaky ReLU's slope for x < 0 in both frameworks: PyTorch's default (Maas et al. 2013) and what
+#: ``initializers.calculate_gain("leaky_relu")`` assumes. Keras's own defaults differ (0.2 for
+#: ``activations.leaky_relu``, 0.3 for the ``LeakyReLU`` layer), so it is set explicitly.
+LEAKY_RELU_SLOPE = 0.01
+
+#: Initial posterior std of Bayesian layers: the same default as ``initializers.posterior_initializers``,
+#: small next to He's std for 784 inputs (0.05) so training starts near the deterministic network.
+DEFAULT_TARGET_SIGMA = 1e-3
+#: Std of the Gaussian prior N(0, sigma_p^2) on every weight of a Bayesian layer (Blundell et al. 2015
+#: use a scale mixture; a single unit Gaussian keeps the KL in closed form).
+DEFAULT_PRIOR_SIGMA = 1.0
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _init(argument: str, value: Any) -> Any:
+    """A registry Initializer from a name or an Initializer; errors name the argument."""
+    from . import initializers
+
+    if isinstance(value, initializers.Initializer):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{argument} must be an initializer name such as 'he_normal' or an Initializer from "
+            f"course_utils.initializers.get(...); got {type(value).__name__} {value!r}."
+        )
+    try:
+        return initializers.get(value)
+    except ValueError as err:
+        raise ValueError(f"{argument}: {err}") from None
+
+
+def _sizes(argument: str, hidden: Any, depth: int | None) -> list[int]:
+    """Hidden layer widths from an int (one layer, or ``depth`` layers) or a list of ints."""
+    if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+        width = check_int(argument, hidden, low=1)
+        n = 1 if depth is None else check_int("depth", depth, low=1)
+        return [width] * n
+    if depth is not None:
+        raise ValueError(f"depth= repeats one width; give {argument} as an int (e.g. 256), not {hidden!r}.")
+    if isinstance(hidden, (list, tuple)):
+        if len(hidden) == 0:
+            return []
+        try:
+            return list(check_shape(argument, tuple(hidden)))
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(
+        f"{argument} must be an int (one hidden layer of that width) or a list of ints such as "
+        f"[256, 256]; got {hidden!r}."
+    )
+
+
+def _activation(argument: str, value: Any, allowed: Sequence[str] = ACTIVATIONS) -> str:
+    return check_choice(argument, value, tuple(allowed))
+
+
+def _seed(seed: Any) -> int:
+    return check_int("seed", seed, low=0, high=2**32 - 1)
+
+
+def _layer_seed(seed: int, i: int) -> int:
+    """An independent int seed for the i-th random tensor of a build (Keras draws with an int seed are
+    stateless: two layers given the same int would get the same weights)."""
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0] % (2**31 - 1))
+
+
+def _keras_init(init: Any, seed: int) -> Any:
+    kw = {"seed": seed} if "seed" in inspect.signature(init.to_keras).parameters else {}
+    return init.to_keras(**kw)
+
+
+def _torch_generator(seed: int) -> Any:
+    torch = frameworks.torch()
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------- activations
+
+
+def _gelu_exact(x: Any) -> Any:
+    keras = frameworks.keras()
+    return keras.activations.gelu(x, approximate=False)
+
+
+_gelu_exact.__name__ = "gelu"  # diagnostics read the activation's name
+
+
+def _keras_activation(name: str, layer_name: str) -> Any:
+    """One Keras activation layer, matching the PyTorch module of :func:`_torch_activation`."""
+    layers = frameworks.keras().layers
+    if name == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name=layer_name)
+    if name == "gelu":  # Keras's gelu defaults to the tanh approximation; PyTorch's to the exact erf form
+        return layers.Activation(_gelu_exact, name=layer_name)
+    if name == "softmax":
+        return layers.Softmax(axis=-1, name=layer_name)
+    return layers.Activation(name, name=layer_name)
+
+
+def _torch_activation(name: str) -> Any:
+    nn = frameworks.torch().nn
+    return {
+        "linear": nn.Identity,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(LEAKY_RELU_SLOPE),
+        "elu": nn.ELU,  # alpha = 1 in both frameworks
+        "selu": nn.SELU,
+        "gelu": nn.GELU,  # exact erf form, as _gelu_exact
+        "softmax": lambda: nn.Softmax(dim=-1),
+    }[name]()
+
+
+# ------------------------------------------------------------ torch building blocks
+
+
+@functools.cache
+def _torch_classes() -> SimpleNamespace:
+    """PyTorch module classes of this file, defined on first use (torch is imported lazily)."""
+    torch = frameworks.torch()
+    nn = torch.nn
+    F = torch.nn.functional
+
+    class ToChannelsFirst(nn.Module):
+        """(n, H, W) or (n, H, W, C) images -> (n, C, H, W), so both frameworks take the same arrays."""
+
+        def forward(self, x):
+            return x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+
+    class Recurrent(nn.Module):
+        """``nn.RNN``/``nn.LSTM`` (batch first) and a dense ``output`` on the last step or on every step."""
+
+        def __init__(self, cell: str, input_dim: int, units: int, n_outputs: int, activation: str,
+                     return_sequences: bool) -> None:
+            super().__init__()
+            if cell == "lstm":
+                self.rnn = nn.LSTM(input_dim, units, batch_first=True)
+            else:
+                self.rnn = nn.RNN(input_dim, units, nonlinearity=activation, batch_first=True)
+            self.output = nn.Linear(units, n_outputs)
+            self.return_sequences = return_sequences
+
+        def forward(self, x):
+            seq, _ = self.rnn(x)
+            return self.output(seq if self.return_sequences else seq[:, -1])
+
+    class ResidualMLP(nn.Module):
+        """stem -> blocks x -> x + branch(x) -> activation -> output (names as in the Keras build)."""
+
+        def __init__(self, layout: list[tuple[str, Any]], n_blocks: int, branch_depth: int) -> None:
+            super().__init__()
+            for name, module in layout:
+                self.add_module(name, module)
+            self.n_blocks, self.branch_depth = n_blocks, branch_depth
+
+        def forward(self, x):
+            h = self.stem_act(self.stem(x))
+            for b in range(1, self.n_blocks + 1):
+                z = h
+                for j in range(1, self.branch_depth):
+                    z = getattr(self, f"block_{b}_act_{j}")(getattr(self, f"block_{b}_dense_{j}")(z))
+                h = h + getattr(self, f"block_{b}_out")(z)
+            return self.output(self.head_act(h))
+
+    class BayesianLinear(nn.Module):
+        """Bayes-by-Backprop dense layer (Blundell et al. 2015), PyTorch layout ``(out, in)``.
+
+        Each weight is ``N(mu, sigma^2)`` with ``sigma = softplus(rho)``; in training
+        mode every forward pass draws ``w = mu + sigma * eps``, ``eps ~ N(0, 1)``
+        (the reparameterisation trick); in eval mode it uses ``mu`` unless
+        ``sample_at_eval`` is True. :meth:`kl` is ``KL(q || N(0, prior_sigma^2))``.
+        """
+
+        def __init__(self, in_features: int, out_features: int, prior_sigma: float, kl_weight: float | None) -> None:
+            super().__init__()
+            self.in_features, self.out_features = in_features, out_features
+            self.weight_mu = nn.Parameter(torch.empty(out_features, in_features))
+            self.weight_rho = nn.Parameter(torch.empty(out_features, in_features))
+            self.bias_mu = nn.Parameter(torch.empty(out_features))
+            self.bias_rho = nn.Parameter(torch.empty(out_features))
+            self.prior_sigma = prior_sigma
+            self.kl_weight = kl_weight
+            self.sample_at_eval = False
+
+        @property
+        def weight(self):  # the posterior mean: what "the weights" of a deterministic layer would be
+            return self.weight_mu
+
+        def forward(self, x):
+            if self.training or self.sample_at_eval:
+                w = self.weight_mu + F.softplus(self.weight_rho) * torch.randn_like(self.weight_mu)
+                b = self.bias_mu + F.softplus(self.bias_rho) * torch.randn_like(self.bias_mu)
+            else:
+                w, b = self.weight_mu, self.bias_mu
+            return F.linear(x, w, b)
+
+        def kl(self):
+            total = 0.0
+            for mu, rho in ((self.weight_mu, self.weight_rho), (self.bias_mu, self.bias_rho)):
+                total = total + _gaussian_kl(torch, mu, F.softplus(rho), self.prior_sigma)
+            return total
+
+        def extra_repr(self) -> str:
+            return f"in_features={self.in_features}, out_features={self.out_features}, prior_sigma={self.prior_sigma}"
+
+    return SimpleNamespace(ToChannelsFirst=ToChannelsFirst, Recurrent=Recurrent, ResidualMLP=ResidualMLP,
+                           BayesianLinear=BayesianLinear)
+
+
+def _gaussian_kl(ops: Any, mu: Any, sigma: Any, prior_sigma: float) -> Any:
+    """Sum over weights of KL(N(mu, sigma^2) || N(0, prior_sigma^2)), in closed form:
+    ``log(prior_sigma / sigma) + (sigma^2 + mu^2) / (2 prior_sigma^2) - 1/2``.
+
+    ``ops`` is ``torch`` or ``keras.ops`` (both spell log, square and sum the same way).
+    """
+    var_p = prior_sigma**2
+    return ops.sum(math.log(prior_sigma) - ops.log(sigma) + (ops.square(sigma) + ops.square(mu)) / (2.0 * var_p) - 0.5)
+
+
+@functools.cache
+def _keras_classes() -> SimpleNamespace:
+    """Keras layer classes of this file, defined on first use (Keras is imported lazily)."""
+    keras = frameworks.keras()
+
+    @keras.saving.register_keras_serializable(package="course_utils", name="BayesianDense")
+    class BayesianDense(keras.layers.Layer):
+        """Bayes-by-Backprop dense layer (Blundell et al. 2015), Keras layout ``(in, out)``.
+
+        Each weight is ``N(mu, sigma^2)`` with ``sigma = softplus(rho)``; a training
+        call draws ``w = mu + sigma * eps``, ``eps ~ N(0, 1)``, and adds
+        ``kl_weight * KL(q || N(0, prior_sigma^2))`` to the model's losses
+        (``model.losses``); an inference call uses ``mu``.
+        """
+
+        def __init__(self, units: int, mean_init: Any = "he_normal", bias_init: Any = "zeros",
+                     target_sigma: float = DEFAULT_TARGET_SIGMA, prior_sigma: float = DEFAULT_PRIOR_SIGMA,
+                     kl_weight: float | None = None, seed: int = 0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+            self.mean_init, self.bias_init = _init("mean_init", mean_init), _init("bias_init", bias_init)
+            self.target_sigma, self.prior_sigma, self.kl_weight = target_sigma, prior_sigma, kl_weight
+            self.seed = seed
+            self.sample_at_eval = False
+            self.seed_generator = keras.random.SeedGenerator(_layer_seed(seed, 2))
+
+        def build(self, input_shape):
+            from .initializers import posterior_rho
+
+            n_in = int(input_shape[-1])
+            rho = keras.initializers.Constant(posterior_rho(self.target_sigma))
+            self.kernel_mu = self.add_weight(shape=(n_in, self.units), name="kernel_mu",
+                                             initializer=_keras_init(self.mean_init, _layer_seed(self.seed, 0)))
+            self.kernel_rho = self.add_weight(shape=(n_in, self.units), name="kernel_rho", initializer=rho)
+            self.bias_mu = self.add_weight(shape=(self.units,), name="bias_mu",
+                                           initializer=_keras_init(self.bias_init, _layer_seed(self.seed, 1)))
+            self.bias_rho = self.add_weight(shape=(self.units,), name="bias_rho", initializer=rho)
+
+        @property
+        def kernel(self):  # the posterior mean, where code expects a Dense layer's kernel
+            return self.kernel_mu
+
+        def call(self, inputs, training=None):
+            ops = keras.ops
+            if training or self.sample_at_eval:
+                eps_w = keras.random.normal(ops.shape(self.kernel_mu), seed=self.seed_generator)
+                eps_b = keras.random.normal(ops.shape(self.bias_mu), seed=self.seed_generator)
+                w = self.kernel_mu + ops.softplus(self.kernel_rho) * eps_w
+                b = self.bias_mu + ops.softplus(self.bias_rho) * eps_b
+            else:
+                w, b = self.kernel_mu, self.bias_mu
+            if training and self.kl_weight:
+                self.add_loss(self.kl_weight * self.kl())
+            return ops.matmul(inputs, w) + b
+
+        def kl(self):
+            ops = keras.ops
+            return (_gaussian_kl(ops, self.kernel_mu, ops.softplus(self.kernel_rho), self.prior_sigma)
+                    + _gaussian_kl(ops, self.bias_mu, ops.softplus(self.bias_rho), self.prior_sigma))
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape[:-1], self.units)
+
+        def get_config(self):
+            cfg = super().get_config()
+            cfg.update(units=self.units, mean_init=self.mean_init.name, bias_init=self.bias_init.name,
+                       target_sigma=self.target_sigma, prior_sigma=self.prior_sigma, kl_weight=self.kl_weight,
+                       seed=self.seed)
+            return cfg
+
+    return SimpleNamespace(BayesianDense=BayesianDense)
+
+
+def __getattr__(name: str) -> Any:
+    # models.BayesianDense (Keras) and models.BayesianLinear (torch), defined when first asked for.
+    if name == "BayesianDense":
+        return _keras_classes().BayesianDense
+    if name == "BayesianLinear":
+        return _torch_classes().BayesianLinear
+    raise AttributeError(f"module 'course_utils.models' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _torch_init_linear(module: Any, init: Any, bias_init: Any, generator: Any) -> Any:
+    """Fill a torch Linear/Conv's weight and bias from registry initializers; return the module."""
+    init.apply_torch_(module.weight, generator=generator)
+    if module.bias is not None:
+        bias_init.apply_torch_(module.bias, generator=generator)
+    return module
+
+
+def _keras_dense(units: int, init: Any, bias_init: Any, seed: int, i: int, name: str) -> Any:
+    layers = frameworks.keras().layers
+    return layers.Dense(units, kernel_initializer=_keras_init(init, _layer_seed(seed, 2 * i)),
+                        bias_initializer=_keras_init(bias_init, _layer_seed(seed, 2 * i + 1)), name=name)
+
+
+def _finish_torch(model: Any, input_shape: tuple[int, ...]) -> Any:
+    # Same attribute as a Keras model's, so error messages and diagnostics can say what input fits.
+    model.input_shape = (None, *input_shape)
+    return model
+
+
+# ----------------------------------------------------------------------- build_mlp
+
+
+def build_mlp(
+    framework: str,
+    input_dim: int,
+    hidden: int | Sequence[int],
+    activation: str = "relu",
+    init: Any = "he_normal",
+    bias_init: Any = "zeros",
+    dropout: float = 0.0,
+    n_classes: int = 10,
+    output_init: Any = None,
+    seed: int = 0,
+    output_activation: str | None = None,
+    *,
+    depth: int | None = None,
+) -> Any:
+    """A fully connected network ``input_dim -> hidden... -> n_classes``.
+
+    Layers, named alike in both frameworks::
+
+        hidden_1 (dense) -> act_1 -> [dropout_1] -> ... -> hidden_L -> act_L -> [dropout_L] -> output
+
+    Each dense layer computes ``z = W x + b``; ``init`` draws every hidden ``W``,
+    ``output_init`` (default: ``init``) the output layer's, ``bias_init`` every
+    ``b``. The output layer gives logits unless ``output_activation`` is set.
+
+    Args:
+        framework: ``"keras"`` or ``"torch"``.
+        input_dim: features per example (784 for flattened 28x28 images).
+        hidden: one width (one hidden layer, or ``depth`` layers of it) or a list of widths;
+            ``[]`` gives logistic regression.
+        activation: one of :data:`ACTIVATIONS`.
+        init, bias_init, output_init: registry names or ``Initializer`` objects.
+        dropout: dropout rate after each hidden activation (0 = none).
+        n_classes: output units.
+        seed: the same seed gives the same weights.
+        output_activation: ``None`` (logits), ``"softmax"`` or one of :data:`ACTIVATIONS`.
+        depth: with an int ``hidden``, the number of hidden layers: ``build_mlp("torch", 784, 256,
+            "tanh", depth=50)`` is a 50-layer network (Glorot & Bengio 2010, He et al. 2015).
+
+    Returns:
+        A ``keras.Sequential`` or a ``torch.nn.Sequential``.
+    """
+    fw = frameworks.check_framework(framework)
+    input_dim = check_int("input_dim", input_dim, low=1)
+    sizes = _sizes("hidden", hidden, depth)
+    act = _activation("activation", activation)
+    out_act = None if output_activation is None else _activation("output_activation", output_activation,
+                                                                 OUTPUT_ACTIVATIONS)
+    dropout = check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    n_classes = check_int("n_classes", n_classes, low=1)
+    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
+    o_init = w_init if output_init is None else _init("output_init", output_init)
+    seed = _seed(seed)
+    widths = [input_dim, *sizes]
+
+    if fw == "keras":
+        keras = frameworks.keras()
+        config.set_seed(seed)
+        layers: list[Any] = [keras.Input((input_dim,), name="input")]
+        for i, units in enumerate(sizes, 1):
+            layers.append(_keras_dense(units, w_init, b_init, seed, i, f"hidden_{i}"))
+            layers.append(_keras_activation(act, f"act_{i}"))
+            if dropout:
+                layers.append(keras.layers.Dropout(dropout, seed=_layer_seed(seed, 10_000 + i), name=f"dropout_{i}"))
+        layers.append(_keras_dense(n_classes, o_init, b_init, seed, 0, "output"))
+        if out_act:
+            layers.append(_keras_activation(out_act, "output_act"))
+        return keras.Sequential(layers, name="mlp")
+
+    torch = frameworks.torch()
+    nn = torch.nn
+    config.set_seed(seed)
+    g = _torch_generator(seed)
+    mods: list[tuple[str, Any]] = []
+    for i, units in enumerate(sizes, 1):
+        mods.append((f"hidden_{i}", _torch_init_linear(nn.Linear(widths[i - 1], units), w_init, b_init, g)))
+        mods.append((f"act_{i}", _torch_activation(act)))
+        if dropout:
+            mods.append((f"dropout_{i}", nn.Dropout(dropout)))
+    mods.append(("output", _torch_init_linear(nn.Linear(widths[-1], n_classes), o_init, b_init, g)))
+    if out_act:
+        mods.append(("output_act", _torch_activation(out_act)))
+    return _finish_torch(nn.Sequential(OrderedDict(mods)), (input_dim,))
+
+
+# ----------------------------------------------------------------------- build_cnn
+
+
+def build_cnn(
+    framework: str,
+    input_shape: Sequence[int] = (28, 28),
+    channels: Sequence[int] = (16, 32),
+    kernel_size: int = 3,
+    activation: str = "relu",
+    init: Any = "he_normal",
+    bias_init: Any = "zeros",
+    dense: Sequence[int] = (),
+    dropout: float = 0.0,
+    n_classes: int = 10,
+    output_init: Any = None,
+    seed: int = 0,
+) -> Any:
+    """A small CNN: ``[conv (same padding) -> act -> 2x2 max-pool] per entry of channels -> flatten ->
+    [dense -> act] per entry of dense -> [dropout] -> output``.
+
+    Names: ``conv_1, act_1, pool_1, ..., flatten, hidden_1, dense_act_1, ..., output``.
+    ``input_shape`` is ``(H, W)`` (grayscale) or ``(H, W, C)``: both frameworks take
+    the same channels-last arrays; the PyTorch model moves channels first inside
+    (``to_channels_first``), the Keras model adds a missing channel axis
+    (``add_channel``). Convolution kernels are drawn in each framework's layout
+    (Keras ``(kh, kw, in, out)``, PyTorch ``(out, in, kh, kw)``) with the same
+    fans, ``fan_in = in * kh * kw``.
+    """
+    fw = frameworks.check_framework(framework)
+    shape = check_shape("input_shape", input_shape, min_dims=2)
+    if len(shape) > 3:
+        raise ValueError(f"input_shape must be (height, width) or (height, width, channels); got {shape!r}.")
+    chans = list(check_shape("channels", tuple(channels)))
+    k = check_int("kernel_size", kernel_size, low=1)
+    act = _activation("activation", activation)
+    dense_sizes = _sizes("dense", list(dense), None)
+    dropout = check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
+    n_classes = check_int("n_classes", n_classes, low=1)
+    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
+    o_init = w_init if output_init is None else _init("output_init", output_init)
+    seed = _seed(seed)
+    h, w = shape[0], shape[1]
+    in_ch = shape[2] if len(shape) == 3 else 1
+    for i in range(len(chans)):
+        if h < 2 or w < 2:
+            raise ValueError(
+                f"input_shape {shape} is too small for {len(chans)} conv blocks (each halves the size); "
+                f"use fewer channels entries, e.g. channels={tuple(chans[:i])}."
+            )
+        h, w = h // 2, w // 2
+    flat = h * w * chans[-1]
+
+    if fw == "keras":
+        keras = frameworks.keras()
+        L = keras.layers
+        config.set_seed(seed)
+        layers: list[Any] = [keras.Input(shape, name="input")]
+        if len(shape) == 2:
+            layers.append(L.Reshape((*shape, 1), name="add_channel"))
+        for i, c in enumerate(chans, 1):
+            layers.append(L.Conv2D(c, k, padding="same", name=f"conv_{i}",
+                                   kernel_initializer=_keras_init(w_init, _layer_seed(seed, 2 * i)),
+                                   bias_initializer=_keras_init(b_init, _layer_seed(seed, 2 * i + 1))))
+            layers.append(_keras_activation(act, f"act_{i}"))
+            layers.append(L.MaxPooling2D(2, name=f"pool_{i}"))
+        layers.append(L.Flatten(name="flatten"))
+        for j, units in enumerate(dense_sizes, 1):
+            layers.append(_keras_dense(units, w_init, b_init, seed, 100 + j, f"hidden_{j}"))
+            layers.append(_keras_activation(act, f"dense_act_{j}"))
+        if dropout:
+            layers.append(L.Dropout(dropout, seed=_layer_seed(seed, 10_000), name="dropout"))
+        layers.append(_keras_dense(n_classes, o_init, b_init, seed, 0, "output"))
+        return keras.Sequential(layers, name="cnn")
+
+    torch = frameworks.torch()
+    nn = torch.nn
+    config.set_seed(seed)
+    g = _torch_generator(seed)
+    mods: list[tuple[str, Any]] = [("to_channels_first", _torch_classes().ToChannelsFirst())]
+    prev = in_ch
+    for i, c in enumerate(chans, 1):
+        conv = nn.Conv2d(prev, c, k, padding="same")
+        mods += [(f"conv_{i}", _torch_init_linear(conv, w_init, b_init, g)), (f"act_{i}", _torch_activation(act)),
+                 (f"pool_{i}", nn.MaxPool2d(2))]
+        prev = c
+    mods.append(("flatten", nn.Flatten()))
+    prev = flat
+    for j, units in enumerate(dense_sizes, 1):
+        mods += [(f"hidden_{j}", _torch_init_linear(nn.Linear(prev, units), w_init, b_init, g)),
+                 (f"dense_act_{j}", _torch_activation(act))]
+        prev = units
+    if dropout:
+        mods.append(("dropout", nn.Dropout(dropout)))
+    mods.append(("output", _torch_init_linear(nn.Linear(prev, n_classes), o_init, b_init, g)))
+    return _finish_torch(nn.Sequential(OrderedDict(mods)), shape)
+
+
+# ----------------------------------------------------------------------- build_rnn
+
+
+def build_rnn(
+    framework: str,
+    cell: str = "rnn",
+    input_dim: int = 1,
+    units: int = 64,
+    n_outputs: int = 1,
+    *,
+    kernel_init: Any = "glorot_uniform",
+    recurrent_init: Any = "orthogonal",
+    bias_init: Any = "zeros",
+    output_init: Any = "glorot_uniform",
+    activation: str = "tanh",
+    return_sequences: bool = False,
+    forget_bias: float = 1.0,
+    seq_len: int | None = None,
+    seed: int = 0,
+) -> Any:
+    """A one-layer recurrent network: ``rnn`` (Elman) or ``lstm``, then a dense ``output`` layer.
+
+    Simple RNN: ``h_t = act(W x_t + U h_{t-1} + b)``; ``kernel_init`` draws ``W``,
+    ``recurrent_init`` draws ``U`` (``"orthogonal"``: Saxe et al. 2014;
+    ``"identity"``: the IRNN of Le et al. 2015, with ``activation="relu"``).
+    LSTM: the four gates' matrices stacked in the order ``i, f, c, o`` (the same
+    in both frameworks) are drawn as one matrix, like Keras does; the forget
+    gate's bias is then set to ``forget_bias`` (Gers et al. 2000, Jozefowicz et
+    al. 2015; 1 by default, as Keras's ``unit_forget_bias``).
+
+    ``output`` reads the last step (``return_sequences=False``: one prediction
+    per sequence, e.g. the adding problem with ``n_outputs=1`` and loss="mse")
+    or every step (``True``: e.g. the copy problem with ``n_outputs`` symbols and
+    cross-entropy per step). Inputs are ``(n, time, input_dim)`` in both frameworks.
+
+    PyTorch keeps two bias vectors (``bias_ih`` and ``bias_hh``) where Keras keeps
+    one; ``bias_init`` fills ``bias_ih`` and ``bias_hh`` starts at zero, so their
+    sum -- all the network ever uses -- equals Keras's bias.
+    """
+    fw = frameworks.check_framework(framework)
+    cell = check_choice("cell", cell, CELLS)
+    input_dim = check_int("input_dim", input_dim, low=1)
+    units = check_int("units", units, low=1)
+    n_outputs = check_int("n_outputs", n_outputs, low=1)
+    act = _activation("activation", activation, ("tanh", "relu") if cell == "rnn" else ("tanh",))
+    k_init, r_init = _init("kernel_init", kernel_init), _init("recurrent_init", recurrent_init)
+    b_init, o_init = _init("bias_init", bias_init), _init("output_init", output_init)
+    forget_bias = check_number("forget_bias", forget_bias)
+    if seq_len is not None:
+        seq_len = check_int("seq_len", seq_len, low=1)
+    if not isinstance(return_sequences, bool):
+        raise TypeError(f"return_sequences must be True or False; got {return_sequences!r}.")
+    seed = _seed(seed)
+
+    if fw == "keras":
+        keras = frameworks.keras()
+        L = keras.layers
+        config.set_seed(seed)
+        kw = dict(kernel_initializer=_keras_init(k_init, _layer_seed(seed, 0)),
+                  recurrent_initializer=_keras_init(r_init, _layer_seed(seed, 1)),
+                  bias_initializer=_keras_init(b_init, _layer_seed(seed, 2)),
+                  return_sequences=return_sequences, name="rnn")
+        rnn = L.LSTM(units, unit_forget_bias=False, **kw) if cell == "lstm" else L.SimpleRNN(units, activation=act, **kw)
+        model = keras.Sequential([keras.Input((seq_len, input_dim), name="input"), rnn,
+                                  _keras_dense(n_outputs, o_init, b_init, seed, 2, "output")], name=cell)
+        if cell == "lstm":
+            bias = rnn.cell.bias
+            b = np.asarray(bias.numpy())
+            b[units:2 * units] = forget_bias  # gate order i, f, c, o
+            bias.assign(b)
+        return model
+
+    torch = frameworks.torch()
+    config.set_seed(seed)
+    g = _torch_generator(seed)
+    model = _torch_classes().Recurrent(cell, input_dim, units, n_outputs, act, return_sequences)
+    rnn = model.rnn
+    k_init.apply_torch_(rnn.weight_ih_l0, generator=g)
+    r_init.apply_torch_(rnn.weight_hh_l0, generator=g)
+    b_init.apply_torch_(rnn.bias_ih_l0, generator=g)
+    with torch.no_grad():
+        rnn.bias_hh_l0.zero_()  # Keras has one bias; this one stays zero so the sum matches it
+        if cell == "lstm":
+            rnn.bias_ih_l0[units:2 * units] = forget_bias
+    _torch_init_linear(model.output, o_init, b_init, g)
+    return _finish_torch(model, (seq_len, input_dim))
+
+
+# ------------------------------------------------------------- build_residual_mlp
+
+
+def build_residual_mlp(
+    framework: str,
+    input_dim: int,
+    width: int = 128,
+    n_blocks: int = 4,
+    activation: str = "relu",
+    init: Any = "he_normal",
+    bias_init: Any = "zeros",
+    branch_depth: int = 2,
+    zero_branch_output: bool = True,
+    n_classes: int = 10,
+    output_init: Any = None,
+    seed: int = 0,
+) -> Any:
+    """A residual MLP: ``stem -> n_blocks x [h <- h + branch(h)] -> activation -> output``.
+
+    ``stem``: dense ``input_dim -> width`` and the activation. A block's branch is
+    ``branch_depth`` dense layers of ``width`` with the activation between them
+    (``block_b_dense_1, block_b_act_1, ..., block_b_out``); there is no activation
+    on the identity path, so when ``block_b_out`` starts at zero
+    (``zero_branch_output=True``: zero kernel and bias) every block starts as the
+    identity and the deep network starts as the shallow ``stem -> output``
+    (Goyal et al. 2017's zero-gamma, Fixup of Zhang et al. 2019, SkipInit of De &
+    Smith 2020). Its gradient is not zero: ``block_b_out`` learns at once, and the
+    inner layers as soon as it has moved. With ``zero_branch_output=False`` every
+    dense layer is drawn from ``init`` and the signal's variance grows with the
+    number of blocks.
+    """
+    fw = frameworks.check_framework(framework)
+    input_dim = check_int("input_dim", input_dim, low=1)
+    width = check_int("width", width, low=1)
+    n_blocks = check_int("n_blocks", n_blocks, low=0)
+    branch_depth = check_int("branch_depth", branch_depth, low=1)
+    act = _activation("activation", activation)
+    n_classes = check_int("n_classes", n_classes, low=1)
+    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
+    o_init = w_init if output_init is None else _init("output_init", output_init)
+    if not isinstance(zero_branch_output, bool):
+        raise TypeError(f"zero_branch_output must be True or False; got {zero_branch_output!r}.")
+    zeros = _init("zeros", "zeros")
+    out_init = zeros if zero_branch_output else w_init
+    out_bias = zeros if zero_branch_output else b_init
+    seed = _seed(seed)
+
+    if fw == "keras":
+        keras = frameworks.keras()
+        L = keras.layers
+        config.set_seed(seed)
+        x = keras.Input((input_dim,), name="input")
+        h = _keras_activation(act, "stem_act")(_keras_dense(width, w_init, b_init, seed, 1, "stem")(x))
+        i = 2
+        for b in range(1, n_blocks + 1):
+            z = h
+            for j in range(1, branch_depth):
+                z = _keras_dense(width, w_init, b_init, seed, i, f"block_{b}_dense_{j}")(z)
+                z = _keras_activation(act, f"block_{b}_act_{j}")(z)
+                i += 1
+            z = _keras_dense(width, out_init, out_bias, seed, i, f"block_{b}_out")(z)
+            i += 1
+            h = L.Add(name=f"block_{b}_add")([h, z])
+        out = _keras_dense(n_classes, o_init, b_init, seed, 0, "output")(_keras_activation(act, "head_act")(h))
+        return keras.Model(x, out, name="residual_mlp")
+
+    torch = frameworks.torch()
+    nn = torch.nn
+    config.set_seed(seed)
+    g = _torch_generator(seed)
+    layout: list[tuple[str, Any]] = [
+        ("stem", _torch_init_linear(nn.Linear(input_dim, width), w_init, b_init, g)),
+        ("stem_act", _torch_activation(act)),
+    ]
+    for b in range(1, n_blocks + 1):
+        for j in range(1, branch_depth):
+            layout += [(f"block_{b}_dense_{j}", _torch_init_linear(nn.Linear(width, width), w_init, b_init, g)),
+                       (f"block_{b}_act_{j}", _torch_activation(act))]
+        layout.append((f"block_{b}_out", _torch_init_linear(nn.Linear(width, width), out_init, out_bias, g)))
+    layout += [("head_act", _torch_activation(act)),
+               ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, b_init, g))]
+    model = _torch_classes().ResidualMLP(layout, n_blocks, branch_depth)
+    return _finish_torch(model, (input_dim,))
+
+
+# ------------------------------------------------------------------ Bayes by Backprop
+
+
+def bayesian_dense(
+    framework: str,
+    in_features: int,
+    units: int,
+    *,
+    mean_init: Any = "he_normal",
+    bias_init: Any = "zeros",
+    target_sigma: float = DEFAULT_TARGET_SIGMA,
+    prior_sigma: float = DEFAULT_PRIOR_SIGMA,
+    kl_weight: float | None = None,
+    seed: int = 0,
+    name: str | None = None,
+) -> Any:
+    """One variational dense layer (Bayes by Backprop, Blundell et al. 2015, "Weight Uncertainty in
+    Neural Networks").
+
+    Every weight (and bias) is a Gaussian ``q = N(mu, sigma^2)`` with
+    ``sigma = softplus(rho) = log(1 + e^rho)`` (positive whatever the optimiser does).
+    Initialization is two choices: ``mu`` from any registry scheme (``mean_init``:
+    He, Glorot, ...; as ``sigma -> 0`` the layer is the ordinary dense layer), and
+    ``rho = log(e^target_sigma - 1)`` so every sigma starts at ``target_sigma``.
+
+    A training pass samples ``w = mu + sigma * eps`` (``eps ~ N(0, 1)``, the
+    reparameterisation trick); an inference pass uses ``mu`` (set the layer's
+    ``sample_at_eval = True`` to sample there too). ``layer.kl()`` is
+    ``KL(q || p)`` to the prior ``p = N(0, prior_sigma^2)``, in closed form
+    (see :func:`kl_divergence`). The loss to minimise is the negative ELBO per
+    example, ``NLL + kl_weight * KL`` with ``kl_weight = 1 / n_train``;
+    ``kl_weight=None`` lets :func:`course_utils.training.train` set it from the
+    data. Keras adds the term itself (``model.losses``); for PyTorch ``train``
+    adds it.
+
+    Returns a Keras ``BayesianDense`` layer or a torch ``BayesianLinear`` module.
+    """
+    fw = frameworks.check_framework(framework)
+    in_features = check_int("in_features", in_features, low=1)
+    units = check_int("units", units, low=1)
+    m_init, b_init = _init("mean_init", mean_init), _init("bias_init", bias_init)
+    target_sigma = check_number("target_sigma", target_sigma, low=0.0, low_inclusive=False)
+    prior_sigma = check_number("prior_sigma", prior_sigma, low=0.0, low_inclusive=False)
+    if kl_weight is not None:
+        kl_weight = check_number("kl_weight", kl_weight, low=0.0)
+    seed = _seed(seed)
+    if fw == "keras":
+        frameworks.keras()
+        layer = _keras_classes().BayesianDense(units, m_init, b_init, target_sigma, prior_sigma, kl_weight, seed,
+                                               name=name)
+        layer.build((None, in_features))
+        return layer
+    from .initializers import get, posterior_rho
+
+    g = _torch_generator(seed)
+    layer = _torch_classes().BayesianLinear(in_features, units, prior_sigma, kl_weight)
+    rho = get("constant", value=posterior_rho(target_sigma))
+    m_init.apply_torch_(layer.weight_mu, generator=g)
+    rho.apply_torch_(layer.weight_rho)
+    b_init.apply_torch_(layer.bias_mu, generator=g)
+    rho.apply_torch_(layer.bias_rho)
+    return layer
+
+
+def build_bayesian_mlp(
+    framework: str,
+    input_dim: int,
+    hidden: int | Sequence[int],
+    activation: str = "relu",
+    init: Any = "he_normal",
+    bias_init: Any = "zeros",
+    n_classes: int = 10,
+    target_sigma: float = DEFAULT_TARGET_SIGMA,
+    prior_sigma: float = DEFAULT_PRIOR_SIGMA,
+    kl_weight: float | None = None,
+    output_init: Any = None,
+    seed: int = 0,
+    *,
+    depth: int | None = None,
+) -> Any:
+    """An MLP of Bayesian dense layers (see :func:`bayesian_dense`), named as :func:`build_mlp`'s:
+    ``hidden_1 -> act_1 -> ... -> output``, every dense layer variational.
+
+    ``init`` draws the posterior means of the hidden layers (``output_init``, default
+    ``init``, the output layer's), ``target_sigma`` sets every initial posterior std,
+    ``prior_sigma`` the prior, ``kl_weight`` the weight of the KL term per example
+    (``None``: ``1 / n_train``, set by ``training.train``).
+    """
+    fw = frameworks.check_framework(framework)
+    input_dim = check_int("input_dim", input_dim, low=1)
+    sizes = _sizes("hidden", hidden, depth)
+    act = _activation("activation", activation)
+    n_classes = check_int("n_classes", n_classes, low=1)
+    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
+    o_init = w_init if output_init is None else _init("output_init", output_init)
+    seed = _seed(seed)
+    widths = [input_dim, *sizes, n_classes]
+    names = [f"hidden_{i}" for i in range(1, len(sizes) + 1)] + ["output"]
+
+    def layer(i: int) -> Any:
+        return bayesian_dense(fw, widths[i], widths[i + 1], mean_init=o_init if i == len(sizes) else w_init,
+                              bias_init=b_init, target_sigma=target_sigma, prior_sigma=prior_sigma,
+                              kl_weight=kl_weight, seed=_layer_seed(seed, i), name=names[i])
+
+    if fw == "keras":
+        keras = frameworks.keras()
+        config.set_seed(seed)
+        layers: list[Any] = [keras.Input((input_dim,), name="input")]
+        for i in range(len(sizes)):
+            layers += [layer(i), _keras_activation(act, f"act_{i + 1}")]
+        layers.append(layer(len(sizes)))
+        return keras.Sequential(layers, name="bayesian_mlp")
+
+    nn = frameworks.torch().nn
+    config.set_seed(seed)
+    mods: list[tuple[str, Any]] = []
+    for i in range(len(sizes)):
+        mods += [(names[i], layer(i)), (f"act_{i + 1}", _torch_activation(act))]
+    mods.append(("output", layer(len(sizes))))
+    return _finish_torch(nn.Sequential(OrderedDict(mods)), (input_dim,))
+
+
+def bayesian_layers(model: Any) -> list[tuple[str, Any]]:
+    """The Bayesian (variational) layers of a model, in order, as ``(name, layer)``."""
+    fw = frameworks.framework_of(model)
+    if fw == "keras":
+        cls = _keras_classes().BayesianDense
+    else:
+        cls = _torch_classes().BayesianLinear
+    return [(name, layer) for name, layer in weight_layers(model) if isinstance(layer, cls)]
+
+
+def kl_divergence(model: Any) -> Any:
+    """``KL(q || p)`` summed over every Bayesian layer of ``model``: a scalar tensor of its framework.
+
+    For each weight, ``KL(N(mu, sigma^2) || N(0, sigma_p^2)) = log(sigma_p / sigma)
+    + (sigma^2 + mu^2) / (2 sigma_p^2) - 1/2`` (Blundell et al. 2015, eq. 2 with a
+    Gaussian prior). Zero for a model without Bayesian layers.
+    """
+    layers = bayesian_layers(model)
+    if frameworks.framework_of(model) == "torch":
+        torch = frameworks.torch()
+        return sum((layer.kl() for _, layer in layers), torch.zeros(()))
+    ops = frameworks.keras().ops
+    return sum((layer.kl() for _, layer in layers), ops.zeros(()))
+
+
+# ------------------------------------------------------------------- walking models
+
+
+def _keras_flat_layers(model: Any) -> list[Any]:
+    keras = frameworks.keras()
+    out = []
+    for layer in getattr(model, "layers", [model]):
+        if isinstance(layer, keras.Model) and layer is not model:
+            out.extend(_keras_flat_layers(layer))
+        elif not isinstance(layer, keras.layers.InputLayer):
+            out.append(layer)
+    return out
+
+
+def weight_layers(model: Any) -> list[tuple[str, Any]]:
+    """The layers of ``model`` that hold weight matrices, in order: ``[(name, layer), ...]``.
+
+    A weight layer owns a trainable parameter with at least two dimensions (a
+    kernel): dense, convolution, recurrent and Bayesian layers -- not biases,
+    activations, pooling or dropout. Names are the Keras layer names and the
+    PyTorch module paths; the builders of this module make them identical
+    (``hidden_1``, ..., ``output``). Works for any Keras model or ``torch.nn.Module``.
+    """
+    fw = frameworks.framework_of(model)
+    if fw == "torch":
+        return [(name, m) for name, m in model.named_modules()
+                if any(p.ndim >= 2 for p in m.parameters(recurse=False))]
+    return [(layer.name, layer) for layer in _keras_flat_layers(model)
+            if any(len(w.shape) >= 2 for w in layer.trainable_weights)]
+
+
+def weight_shapes(model: Any) -> list[tuple[str, tuple[int, ...]]]:
+    """``(name, shape)`` of each weight layer's main kernel, in **Keras layout** for both frameworks.
+
+    Dense ``(in, out)``, convolution ``(kh, kw, in, out)``, recurrent input kernel
+    ``(in, gates * units)``, Bayesian layers their mean ``(in, out)``; a PyTorch
+    weight ``(out, in, ...)`` is reported transposed, so a Keras build and a PyTorch
+    build of the same spec give equal lists.
+    """
+    out = []
+    for name, layer in weight_layers(model):
+        if frameworks.framework_of(model) == "torch":
+            p = next(p for p in layer.parameters(recurse=False) if p.ndim >= 2)
+            s = tuple(int(d) for d in p.shape)
+            out.append((name, (*s[2:], s[1], s[0])))
+        else:
+            w = next(w for w in layer.trainable_weights if len(w.shape) >= 2)
+            out.append((name, tuple(int(d) for d in w.shape)))
+    return out
+
+
+def input_shape_of(model: Any) -> tuple[int | None, ...] | None:
+    """The input shape a model expects, batch axis first as ``None`` (``(None, 784)``), or None if unknown.
+
+    Keras models know theirs once built; PyTorch models built here carry the same
+    ``input_shape`` attribute.
+    """
+    shape = getattr(model, "input_shape", None)
+    if shape is None and frameworks.framework_of(model) == "keras":
+        try:
+            shape = model.inputs[0].shape
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return None
+    if isinstance(shape, list):  # a Keras model with several inputs: not ours to check
+        return None
+    return None if shape is None else tuple(None if d is None else int(d) for d in shape)
