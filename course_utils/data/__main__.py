@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ._fetch import MIRRORS_ENV, DownloadError
-from ._load import download, format_info, info, names
+from ._load import available_elsewhere, download, format_info, info, names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,9 +19,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m course_utils.data",
         description="Pre-fetch and inspect the course's datasets (MNIST, Fashion-MNIST).",
     )
-    parser.add_argument("--data-dir", help="cache folder (default: $COURSE_DATA_DIR, else the course's data/)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="cache folder (default: $COURSE_DATA_DIR, else the course's data/)")
     sub = parser.add_subparsers(dest="command", required=True)
-    dl = sub.add_parser("download", help="download the datasets' files into the cache, verifying each SHA-256")
+    dl = sub.add_parser(
+        "download", parents=[common], help="download the datasets' files into the cache, verifying each SHA-256"
+    )
     dl.add_argument("datasets", nargs="+", metavar="DATASET", help=f"one or more of: {', '.join(names())}")
     dl.add_argument(
         "--mirror",
@@ -31,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         f"name; default: ${MIRRORS_ENV}, else the official ones)",
     )
     dl.add_argument("--quiet", action="store_true", help="no progress bars")
-    inf = sub.add_parser("info", help="what is cached where, and whether it is verified")
+    inf = sub.add_parser("info", parents=[common], help="what is cached where, and whether it is verified")
     inf.add_argument("--json", action="store_true", help="print the rows as JSON")
     return parser
 
@@ -54,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for filename, what in files.items():
                 print(f"{dataset}/{filename}: {what}")
         print(f"\nerror: some files could not be downloaded:\n{err}", file=sys.stderr)
+        for dataset, files in getattr(err, "report", {}).items():
+            where = available_elsewhere(dataset) if "FAILED" in files.values() else None
+            if where:
+                print(f"note: load_dataset({dataset!r}) works anyway: verified copies of all its files are in {where}.")
         return 1
     for dataset, files in report.items():
         for filename, what in files.items():

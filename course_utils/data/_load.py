@@ -273,7 +273,8 @@ def _download_missing(
         )
         tried.append(f"download: {fspec.filename} from {url}")
     if not_tried:
-        msg = f"{', '.join(not_tried)}: not tried, no mirror answered ({', '.join(sorted(dead))})"
+        hosts = sorted({urlsplit(u).netloc for u in urls})
+        msg = f"{', '.join(not_tried)}: not tried, no mirror answered ({', '.join(hosts)})"
         failures.append(msg)
         tried.append("download: " + msg)
     _remember_dead(dead - set(_dead_hosts))
@@ -656,6 +657,15 @@ def download(
     return report
 
 
+def available_elsewhere(name: str) -> str | None:
+    """Where verified copies of all of ``name``'s files sit outside the cache (Keras's cache, Debian's folder)."""
+    spec = _spec(name)
+    found = _find_files(spec, _locations(spec, None, ("keras", "system")), [])
+    if len(found) != len(spec.files):
+        return None
+    return ", ".join(sorted({str(f.path.parent) for f in found.values()}))
+
+
 def info(data_dir: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """What is cached where, and whether it is verified: one row per dataset, place and file."""
     rows: list[dict[str, Any]] = []
@@ -705,7 +715,7 @@ def format_info(data_dir: str | os.PathLike[str] | None = None) -> str:
         for row in rows:
             if row["dataset"] == spec.name:
                 size = f"{row['size']:>11,}" if row["size"] is not None else " " * 11
-                lines.append(f"  {row['place']:<8} {size}  {row['path']}\n  {'':<8} {'':>11}  -> {row['status']}")
+                lines.append(f"  {row['place']:<8} {size}  {row['path']}: {row['status']}")
         try:
             mirrors = _fetch.mirrors_for(spec)
         except ValueError as err:
