@@ -58,6 +58,11 @@ from scipy import special
 from . import config, frameworks
 from ._validation import check_choice, check_int, check_number
 
+# One list of activation names and one leaky-ReLU slope for builders and diagnostics; models owns them
+# (the slope is 0.01: PyTorch's default and what calculate_gain("leaky_relu") assumes).
+from .models import ACTIVATIONS as _MODEL_ACTIVATIONS
+from .models import LEAKY_RELU_SLOPE, input_shape_of, weight_layers
+
 __all__ = [
     "ACTIVATIONS",
     "LEAKY_RELU_SLOPE",
@@ -73,9 +78,6 @@ __all__ = [
 
 # --------------------------------------------------------------- activations
 
-#: Slope of leaky ReLU for x < 0: PyTorch's default and the value ``calculate_gain("leaky_relu")``
-#: assumes (Keras's ``activations.leaky_relu`` defaults to 0.2, its ``LeakyReLU`` layer to 0.3).
-LEAKY_RELU_SLOPE = 0.01
 #: ELU's alpha (Clevert et al. 2016), the default of both frameworks.
 ELU_ALPHA = 1.0
 #: SELU's alpha and lambda (Klambauer et al. 2017, eq. 14), the fixed point for unit mean/variance.
@@ -125,10 +127,6 @@ try:  # threadpoolctl comes with scikit-learn (mlxtend's dependency); without it
 except ImportError:  # pragma: no cover - depends on the environment
     threadpool_limits = None
 
-try:  # one shared tuple of names: the model builders' (models owns it), where that module exists
-    from .models import ACTIVATIONS as _MODEL_ACTIVATIONS
-except ImportError:  # models not written yet: the names this module implements
-    _MODEL_ACTIVATIONS = tuple(_NUMPY_ACTIVATIONS)
 
 #: The activations every builder and every diagnostic understands.
 ACTIVATIONS: tuple[str, ...] = tuple(_MODEL_ACTIVATIONS)
@@ -200,38 +198,14 @@ class _Layer:
     unit_axis: int = -1
 
 
-def _weight_layers(model: Any) -> list[tuple[str, Any]]:
-    """``models.weight_layers(model)`` where models provides it, else the same rule here.
-
-    A weight layer owns a trainable parameter with at least two dimensions (a
-    kernel): dense, convolution and recurrent layers, not biases or norms.
-    """
-    try:
-        from .models import weight_layers
-    except ImportError:
-        weight_layers = None
-    if weight_layers is not None:
-        return list(weight_layers(model))
-    if frameworks.framework_of(model) == "torch":
-        return [
-            (name, m)
-            for name, m in model.named_modules()
-            if any(p.ndim >= 2 for p in m.parameters(recurse=False))
-        ]
-    keras = frameworks.keras()
-    out = []
-    for layer in _keras_flat_layers(model, keras):
-        if any(len(w.shape) >= 2 for w in layer.trainable_weights):
-            out.append((layer.name, layer))
-    return out
-
-
 def _keras_flat_layers(model: Any, keras: Any) -> list[Any]:
+    """The layers to call in order; a nested Sequential is opened up so its own layers are seen."""
     layers = []
     for layer in getattr(model, "layers", [model]):
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        layers.append(layer)
+        if isinstance(layer, keras.Sequential):
+            layers.extend(_keras_flat_layers(layer, keras))
+        elif not isinstance(layer, keras.layers.InputLayer):
+            layers.append(layer)
     return layers
 
 
@@ -256,6 +230,16 @@ def _keras_activation_of(layer: Any) -> str | None:
     if cls == "Activation":
         return _function_name(layer.activation)
     return None
+
+
+def _torch_weight_layer_activation(module: Any) -> str:
+    """A torch weight layer's built-in nonlinearity: nn.RNN's ``nonlinearity``, tanh for LSTM/GRU outputs."""
+    nonlinearity = getattr(module, "nonlinearity", None)
+    if isinstance(nonlinearity, str):
+        return nonlinearity
+    if type(module).__name__ in ("LSTM", "GRU"):  # h = o * tanh(c) (LSTM), a tanh-bounded mix (GRU), as in Keras
+        return "tanh"
+    return "linear"
 
 
 def _torch_activation_of(module: Any) -> str | None:
@@ -302,6 +286,13 @@ def _trace(model: Any, x: Any, y: Any = None, loss: str | None = None) -> tuple[
 
 def _group(records: Sequence[tuple[Any, Any, str | None]], weight_ids: dict[int, str]) -> list[_Layer]:
     """Assign each weight layer the output of the last activation after it (see module docstring)."""
+    missing = set(weight_ids) - {id(obj) for obj, _, _ in records}
+    if missing:  # e.g. a functional Keras model nested in another: its layers run inside one call
+        raise ValueError(
+            "diagnostics could not see the output of weight layer(s) "
+            f"{sorted(weight_ids[i] for i in missing)}: they run inside a nested model. "
+            "Pass the inner model, or build the network with course_utils.models."
+        )
     layers: list[_Layer] = []
     seen: set[int] = set()
     for obj, out, act in records:
@@ -315,12 +306,12 @@ def _group(records: Sequence[tuple[Any, Any, str | None]], weight_ids: dict[int,
 
 
 def _shape_error(x: np.ndarray, model: Any, err: Exception) -> ValueError:
-    expected = getattr(model, "input_shape", None)
-    if expected is None:
-        first = next((m for m in model.modules() if hasattr(m, "in_features")), None) if hasattr(
-            model, "modules") else None
-        expected = f"(batch, {first.in_features})" if first is not None else "what the model was built for"
-    return ValueError(f"x of shape {x.shape} does not fit this model, which expects inputs of shape {expected}: {err}")
+    expected = input_shape_of(model)
+    if expected is None and hasattr(model, "modules"):  # a torch model not built by models: its first layer
+        first = next((m for m in model.modules() if hasattr(m, "in_features")), None)
+        expected = None if first is None else (None, first.in_features)
+    what = "what it was built for" if expected is None else f"shape {expected} (None = any batch size)"
+    return ValueError(f"x of shape {x.shape} does not fit this model, which expects {what}. ({err})")
 
 
 def _keras_loss(keras: Any, out: Any, y: np.ndarray, loss: str) -> Any:
@@ -341,7 +332,7 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
     keras = frameworks.keras()
     import tensorflow as tf  # loaded by frameworks.keras() already; the tape is TensorFlow's
 
-    weight_ids = {id(layer): name for name, layer in _weight_layers(model)}
+    weight_ids = {id(layer): name for name, layer in weight_layers(model)}
     layers = _keras_flat_layers(model, keras)
     xt = tf.convert_to_tensor(x.astype(np.float32, copy=False))
     with tf.GradientTape(watch_accessed_variables=y is not None) as tape:
@@ -389,11 +380,11 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
 
 def _trace_torch(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | None) -> tuple[list[_Layer], float]:
     torch = frameworks.torch()
-    weight_ids = {id(m): name for name, m in _weight_layers(model)}
+    weight_ids = {id(m): name for name, m in weight_layers(model)}
     records: list[tuple[Any, Any, str | None]] = []
 
     def hook(module: Any, _inputs: Any, output: Any) -> None:
-        act = _torch_activation_of(module)
+        act = _torch_weight_layer_activation(module) if id(module) in weight_ids else _torch_activation_of(module)
         out = _first_output(output)
         records.append((module, out if y is not None else out.detach().clone(), act))
 
@@ -780,12 +771,13 @@ def signal_propagation(
         init, activation, depth, width, n_samples, seed, input_std, framework)
     x, g_top, weight_rng = _signal_inputs(seed, n_samples, width, input_std)
     if framework == "numpy":
-        kernels = [initializer.sample((width, width), seed=weight_rng, layout="keras").astype(np.float64)
-                   for _ in range(depth)]
-        # Products of a few hundred rows gain nothing from BLAS threads, and on a shared 2-core
-        # machine OpenBLAS's spinning threads made this 4x slower (1.3 s instead of 0.32 s, measured).
+        # Products of a few hundred rows gain nothing from BLAS threads, and on a shared 2-core machine
+        # OpenBLAS's spinning threads made this 4x slower (1.3 s instead of 0.32 s, measured; the QR of
+        # orthogonal draws 10x slower).
         limit = threadpool_limits(1, user_api="blas") if threadpool_limits else contextlib.nullcontext()
         with limit:
+            kernels = [initializer.sample((width, width), seed=weight_rng, layout="keras").astype(np.float64)
+                       for _ in range(depth)]
             rows = _propagate_numpy(x, kernels, activation, g_top)
     else:
         rows = _propagate_framework(framework, x, activation, g_top, depth=depth, init=initializer, seed=seed)
