@@ -407,3 +407,23 @@ def test_lsuv_bad_input():
         I.lsuv_(nn.Linear(3, 2), np.zeros(3, dtype="float32"))
     with pytest.raises(ValueError, match="Unknown initializer"):
         I.lsuv_(nn.Linear(3, 2), np.zeros((4, 3), dtype="float32"), pre_init="orthogonl")
+
+
+def test_lsuv_keras_functional_and_torch_conv():
+    inp = keras.Input((20,))
+    out = keras.layers.Dense(5)(keras.layers.Dense(30, activation="tanh")(inp))
+    report = I.lsuv_(keras.Model(inp, out), np.random.default_rng(0).normal(size=(64, 20)).astype("float32"))
+    assert report.converged.all() and len(report) == 2
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.Flatten(), nn.Linear(8 * 24 * 24, 4))
+    report = I.lsuv_(cnn, np.random.default_rng(0).normal(size=(32, 1, 28, 28)).astype("float32"), pre_init=None)
+    assert report.converged.all() and len(report) == 3
+
+
+def test_apply_torch_fills_non_contiguous_tensors():
+    base = torch.empty(40, 30)
+    view = base.t()  # (30, 40), not contiguous
+    for name in ("sparse", "sparse_torch", "orthogonal", "he_normal"):
+        init = I.get(name, **({"k": 5} if name == "sparse" else {}))
+        init.apply_torch_(view, generator=torch.Generator().manual_seed(0))
+        check_draws(init, (30, 40), "torch", [view.numpy().copy()], "non-contiguous")

@@ -707,10 +707,12 @@ class Sparse(Initializer):
         return ops.reshape(ops.where(keep, w, ops.zeros_like(w)), shape)
 
     def _torch_fill_(self, torch, tensor, shape, generator):
-        flat = tensor.view(shape[0], -1)  # (out, fan_in): a unit's incoming weights are a row
+        # (out, fan_in): a unit's incoming weights are a row. A fresh buffer, so non-contiguous tensors work too.
+        flat = torch.empty((shape[0], math.prod(shape[1:])), dtype=tensor.dtype, device=tensor.device)
         flat.normal_(0.0, self.std, generator=generator)
         u = torch.rand(flat.shape, generator=generator, device=tensor.device)
         flat.mul_((u.argsort(dim=1).argsort(dim=1) < self.k).to(tensor.dtype))
+        tensor.copy_(flat.reshape(shape))
 
     def _expected_std(self, shape, layout):
         fan_in, _ = compute_fans(shape, layout)

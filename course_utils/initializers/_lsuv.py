@@ -112,7 +112,7 @@ def _keras_lsuv(model: Any, x: Any, target: float, tol: float, max_iter: int, pr
                     break
                 h = other(h, training=False)
         else:
-            h = keras.Model(model.inputs, layer.input)(x, training=False)
+            h = keras.Model(model.input, layer.input)(x, training=False)  # model.input keeps the structure
 
         def measure(layer=layer, h=h):
             act = getattr(layer, "activation", None)
