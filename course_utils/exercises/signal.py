@@ -1,0 +1,347 @@
+"""Checkers for the exercises of notebooks 01 (why initialization matters) and 02 (variance and signal propagation).
+
+Each checker calls the learner's function on a few cases and explains what
+is off, naming the usual mistake behind a wrong number::
+
+    from course_utils.exercises import signal
+    signal.check_max_unit_difference(max_unit_difference)
+
+Notebook 01: :func:`check_max_unit_difference` (symmetry between hidden
+units), :func:`check_diagnose_profile` (vanishing / exploding / stable from
+per-layer stds), :func:`check_runs_separate` (is a difference between two
+initializations clear of seed noise?).
+
+Notebook 02: :func:`check_output_variance` (``Var(y) = n_in Var(w) E[x^2]``),
+:func:`check_glorot_limit` (Glorot's uniform bound) and
+:func:`check_relu_depth_std` (the pre-activation std after ``depth`` ReLU
+layers, checked against a measurement too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import checker, close, fail, ok
+
+__all__ = [
+    "PROFILE_LABELS",
+    "check_max_unit_difference",
+    "check_diagnose_profile",
+    "check_runs_separate",
+    "check_output_variance",
+    "check_glorot_limit",
+    "check_relu_depth_std",
+]
+
+
+def _number(value: Any, what: str) -> float | str:
+    """``value`` as a float, or the sentence saying why it is not one number."""
+    if isinstance(value, bool):
+        return f"{what} should be a number; got the bool {value}."
+    array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
+    if array is None or array.dtype.kind not in "biuf":
+        return f"{what} should be a number; got {type(value).__name__} {value!r:.60}."
+    if array.size != 1:
+        return (f"{what} should be one number; got an array of shape {array.shape}. "
+                "Reduce it (e.g. with .max()) to a single value.")
+    return float(array.reshape(()))
+
+
+# ------------------------------------------------------------------ notebook 01
+
+
+def _max_unit_difference(kernel: np.ndarray) -> float:
+    """Largest |W[i, j] - W[i, k]| over inputs i and units j, k: units are columns (Keras layout)."""
+    return float(np.max(kernel.max(axis=1) - kernel.min(axis=1)))
+
+
+_ROWS_ADVICE = ("you returned {got:.4g}, the largest difference between *rows*. In Keras layout (inputs, units) a "
+                "unit's incoming weights are a column, kernel[:, j]; the answer here is {expected:.4g}. "
+                "(A PyTorch weight is (units, inputs): pass weight.T.)")
+
+
+@checker("largest difference between hidden units")
+def check_max_unit_difference(max_unit_difference: Callable[[np.ndarray], float]) -> tuple[bool, str]:
+    """Check ``max_unit_difference(kernel)``: the largest absolute difference between two units' weights.
+
+    ``kernel`` is in Keras layout ``(inputs, units)``: unit ``j``'s incoming
+    weights are the column ``kernel[:, j]``. The answer is
+    ``max over i, j, k of |kernel[i, j] - kernel[i, k]|``, which is 0 exactly
+    when every unit has the same incoming weights (the symmetry of a constant
+    initialization).
+    """
+    rng = np.random.default_rng(2010)  # any fixed seed: the cases must be the same on every run
+    same = np.tile(rng.normal(size=(6, 1)), (1, 4)).astype(np.float32)  # 4 identical units
+    got = _number(max_unit_difference(same.copy()), "your function's result")
+    if isinstance(got, str):
+        return fail(got)
+    if got != 0.0:
+        if close(got, float(np.max(same.max(axis=0) - same.min(axis=0)))):
+            return fail(_ROWS_ADVICE.format(got=got, expected=0.0))
+        return fail(f"for a kernel whose 4 columns (units) are identical you returned {got:.4g}; it should be "
+                    "exactly 0. Compare each unit's column with the others, input by input.")
+    # three units that differ by one weight; rows are the inputs, columns the units
+    kernel = np.array([[0.5, 0.5, 0.5], [0.1, -0.3, 0.1], [0.2, 0.2, 0.2], [0.4, 0.4, 0.4]], dtype=np.float32)
+    expected = _max_unit_difference(kernel)  # 0.4, between units 0 and 1 on input 1
+    got = _number(max_unit_difference(kernel.copy()), "your function's result")
+    if isinstance(got, str):
+        return fail(got)
+    by_rows = float(np.max(kernel.max(axis=0) - kernel.min(axis=0)))
+    if close(got, by_rows) and not close(by_rows, expected):
+        return fail(_ROWS_ADVICE.format(got=got, expected=expected))
+    if close(got, -expected) or got < 0:
+        return fail(f"you returned {got:.4g}; a difference between units is a distance, never negative. "
+                    "Take the absolute value (or max minus min).")
+    if not close(got, expected):
+        mean_diff = float(np.mean(np.abs(kernel[:, :, None] - kernel[:, None, :])))
+        if close(got, mean_diff, rtol=1e-2):
+            return fail(f"you returned {got:.4g}, an average difference; the question is the *largest* one "
+                        f"({expected:.4g}): a single differing weight is enough to break the symmetry.")
+        return fail(f"for this 4x3 kernel (units 0 and 1 differ by 0.4 on input 1) you returned {got:.4g}; "
+                    f"expected {expected:.4g}.")
+    big = rng.normal(size=(50, 20))
+    got = _number(max_unit_difference(big.copy()), "your function's result")
+    if isinstance(got, str):
+        return fail(got)
+    if not close(got, _max_unit_difference(big), rtol=1e-6):
+        return fail(f"right on the small cases, but for a random 50x20 kernel you returned {got:.6g} instead of "
+                    f"{_max_unit_difference(big):.6g}. Do you look at every input (row) and every pair of units?")
+    return ok("units are columns in Keras layout; 0 means every unit computes the same function.")
+
+
+#: The three answers :func:`check_diagnose_profile` accepts.
+PROFILE_LABELS = ("vanishing", "exploding", "stable")
+
+
+def _diagnose(stds: Any) -> str:
+    """The rule the exercise states: last/first < 0.1 vanishing, > 10 or not finite exploding, else stable."""
+    stds = np.asarray(stds, dtype=np.float64)
+    if not np.isfinite(stds).all() or stds[-1] > 10 * stds[0]:
+        return "exploding"
+    if stds[-1] < 0.1 * stds[0]:
+        return "vanishing"
+    return "stable"
+
+
+@checker("vanishing, exploding or stable")
+def check_diagnose_profile(diagnose_profile: Callable[[Any], str]) -> tuple[bool, str]:
+    """Check ``diagnose_profile(stds)`` on per-layer std profiles (first entry = first layer).
+
+    The rule: ``"exploding"`` when any value is not finite (the activations
+    overflowed) or the last std is more than 10 times the first,
+    ``"vanishing"`` when it is less than a tenth of the first, else ``"stable"``.
+    The profiles include measured ones from
+    :func:`course_utils.diagnostics.signal_propagation`.
+    """
+    from .. import diagnostics
+
+    depth = 20  # deep enough that a bad scale is unmistakable, cheap enough to run in the checker
+    measured = {
+        "random_normal(std=0.01), relu": diagnostics.signal_propagation(
+            "random_normal", "relu", depth, 64, n_samples=64).query("depth > 0")["std"].to_numpy(),
+        "he_normal, relu": diagnostics.signal_propagation(
+            "he_normal", "relu", depth, 64, n_samples=64).query("depth > 0")["std"].to_numpy(),
+    }
+    # random_normal's default std is 0.05 (Keras); width 64 keeps 64 * 0.05^2 = 0.16 per layer: vanishing.
+    cases = [
+        ("a profile falling from 1 to 1e-6", np.geomspace(1.0, 1e-6, 12)),
+        ("a profile growing from 1 to 1e4", np.geomspace(1.0, 1e4, 12)),
+        ("a flat profile around 0.8", 0.8 + 0.05 * np.sin(np.arange(12))),
+        ("a profile that overflowed to inf", np.array([1.0, 30.0, 9e2, 3e4, np.inf, np.nan])),
+        ("a profile that stays between 0.5 and 2 times the first layer", np.array([2.0, 1.5, 1.2, 1.1, 1.0])),
+        *[(f"the measured profile of {name}", stds) for name, stds in measured.items()],
+    ]
+    for what, stds in cases:
+        answer = diagnose_profile(np.array(stds, copy=True))
+        expected = _diagnose(stds)
+        if not isinstance(answer, str) or answer.strip().lower() not in PROFILE_LABELS:
+            return fail(f"return one of the strings {list(PROFILE_LABELS)}; for {what} you returned {answer!r}.")
+        answer = answer.strip().lower()
+        if answer == expected:
+            continue
+        if not np.isfinite(stds).all():
+            return fail(f"for {what} you answered {answer!r}. Activations that overflow to inf (and then NaN, "
+                        "since inf - inf = NaN) are the extreme of exploding: check np.isfinite first, "
+                        "because every comparison with NaN is False.")
+        ratio = stds[-1] / stds[0]
+        return fail(f"for {what} (last/first = {ratio:.3g}) you answered {answer!r}; the rule gives {expected!r}. "
+                    "Compare the last layer's std with the first one's: below 0.1 is vanishing, above 10 exploding.")
+    return ok("comparing the last layer with the first (and checking for inf/NaN) tells the three apart.")
+
+
+def _separate(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return bool(a.min() > b.max() or b.min() > a.max())
+
+
+@checker("are two sets of runs clearly apart?")
+def check_runs_separate(runs_separate: Callable[[Any, Any], bool]) -> tuple[bool, str]:
+    """Check ``runs_separate(a, b)``: True when every run in ``a`` beats every run in ``b``, or the reverse.
+
+    With 5 seeds each, two sets of runs that do not differ at all come out
+    fully separated with probability 2 / C(10, 5) = 2/252 = 0.8% (a
+    permutation test), so complete separation is strong evidence; overlap
+    means the difference may be seed noise.
+    """
+    cases = [
+        ("A = [0.91, 0.92, 0.93, 0.90, 0.92], B = [0.85, 0.86, 0.84, 0.88, 0.87]",
+         [0.91, 0.92, 0.93, 0.90, 0.92], [0.85, 0.86, 0.84, 0.88, 0.87], "every run of A beats every run of B"),
+        ("A = [0.71, 0.69, 0.70, 0.72, 0.70], B = [0.80, 0.78, 0.81, 0.79, 0.80]",
+         [0.71, 0.69, 0.70, 0.72, 0.70], [0.80, 0.78, 0.81, 0.79, 0.80],
+         "B is better here: separation works in both directions"),
+        ("A = [0.90, 0.86, 0.91, 0.85, 0.93], B = [0.87, 0.88, 0.86, 0.89, 0.87]",
+         [0.90, 0.86, 0.91, 0.85, 0.93], [0.87, 0.88, 0.86, 0.89, 0.87],
+         "the means differ (0.890 vs 0.874) but the runs overlap"),
+        ("A = [0.80, 0.82, 0.81], B = [0.80, 0.78, 0.79]", [0.80, 0.82, 0.81], [0.80, 0.78, 0.79],
+         "the worst run of A ties the best run of B (0.80): a tie is not a separation"),
+    ]
+    for what, a, b, why in cases:
+        answer = runs_separate(np.array(a), np.array(b))
+        if not isinstance(answer, (bool, np.bool_)):
+            return fail(f"return True or False; for {what} you returned {type(answer).__name__} {answer!r}.")
+        expected = _separate(a, b)
+        if bool(answer) == expected:
+            continue
+        if not expected and np.mean(a) != np.mean(b):
+            return fail(f"for {what} you returned {bool(answer)}; expected {expected} because {why}. Comparing "
+                        "means is not enough: compare the worst run of one with the best run of the other.")
+        if expected and np.mean(a) < np.mean(b):
+            return fail(f"for {what} you returned {bool(answer)}; expected True: {why}. Check both "
+                        "min(a) > max(b) and min(b) > max(a).")
+        return fail(f"for {what} you returned {bool(answer)}; expected {expected}: {why}.")
+    return ok("complete separation of 5 runs against 5 happens by chance with probability 2/252 = 0.8%.")
+
+
+# ------------------------------------------------------------------ notebook 02
+
+
+def _output_variance(n_in: int, var_w: float, mean_x: float, var_x: float) -> float:
+    """Var(sum_i w_i x_i) for independent zero-mean w_i and i.i.d. x_i: n_in Var(w) E[x^2]."""
+    return n_in * var_w * (var_x + mean_x**2)
+
+
+@checker("variance of a linear layer's output")
+def check_output_variance(output_variance: Callable[[int, float, float, float], float]) -> tuple[bool, str]:
+    """Check ``output_variance(n_in, var_w, mean_x, var_x)`` = ``n_in * var_w * (var_x + mean_x**2)``.
+
+    The weights have mean zero and are independent of the inputs, so
+    ``Var(w x) = E[w^2] E[x^2] = Var(w) (Var(x) + E[x]^2)`` and the ``n_in``
+    independent terms add up (He et al. 2015, eq. 7).
+    """
+    cases = [(784, 0.01, 0.0, 1.0), (256, 2 / 256, 0.0, 0.25), (512, 1 / 512, 0.5, 0.25), (100, 0.02, 0.4, 0.1)]
+    for n_in, var_w, mean_x, var_x in cases:
+        got = _number(output_variance(n_in, var_w, mean_x, var_x), "your function's result")
+        if isinstance(got, str):
+            return fail(got)
+        expected = _output_variance(n_in, var_w, mean_x, var_x)
+        if close(got, expected):
+            continue
+        args = f"n_in={n_in}, var_w={var_w:.4g}, mean_x={mean_x}, var_x={var_x}"
+        if mean_x and close(got, n_in * var_w * var_x):
+            return fail(f"for {args} you returned {got:.4g} = n_in Var(w) Var(x); expected {expected:.4g}. With inputs "
+                        "of non-zero mean, Var(w x) = Var(w) E[x^2] and E[x^2] = Var(x) + mean_x^2 "
+                        "(this is why ReLU outputs, whose mean is not zero, need the second moment).")
+        if close(got, var_w * (var_x + mean_x**2)) or close(got, var_w * var_x):
+            return fail(f"for {args} you returned {got:.4g}, the variance of ONE product w_i x_i; the output sums "
+                        f"n_in = {n_in} independent such terms, and variances of independent terms add up.")
+        if close(got, n_in**2 * var_w * (var_x + mean_x**2)):
+            return fail(f"for {args} you returned {got:.4g}: n_in appears squared. Variances of independent terms add "
+                        "(n_in of them), it is the *standard deviations* that do not.")
+        if close(got, n_in * math.sqrt(var_w) * (var_x + mean_x**2)) or close(got, n_in * math.sqrt(var_w * var_x)):
+            return fail(f"for {args} you returned {got:.4g}: it looks like a standard deviation was used where a "
+                        "variance belongs. var_w is already a variance.")
+        return fail(f"for {args} you returned {got:.4g}; expected n_in Var(w) (Var(x) + mean_x^2) = {expected:.4g}.")
+    return ok("Var(y) = n_in Var(w) E[x^2]; for zero-mean inputs E[x^2] = Var(x).")
+
+
+def _glorot_limit(fan_in: int, fan_out: int) -> float:
+    return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+@checker("Glorot's uniform limit")
+def check_glorot_limit(glorot_limit: Callable[[int, int], float]) -> tuple[bool, str]:
+    """Check ``glorot_limit(fan_in, fan_out)`` = ``sqrt(6 / (fan_in + fan_out))``.
+
+    ``U(-a, a)`` has variance ``a^2 / 3``; Glorot & Bengio (2010, eq. 16)
+    choose ``Var(w) = 2 / (fan_in + fan_out)``, hence ``a = sqrt(6 / (fan_in + fan_out))``.
+    """
+    for fan_in, fan_out in [(784, 256), (256, 10), (100, 100)]:
+        got = _number(glorot_limit(fan_in, fan_out), "your function's result")
+        if isinstance(got, str):
+            return fail(got)
+        expected = _glorot_limit(fan_in, fan_out)
+        if close(got, expected):
+            continue
+        where = f"for fan_in={fan_in}, fan_out={fan_out} you returned {got:.4g}; Glorot uniform gives {expected:.4g}"
+        if close(got, math.sqrt(2.0 / (fan_in + fan_out))):
+            return fail(f"{where}. That is the *standard deviation* sqrt(2/(fan_in+fan_out)); U(-a, a) has variance "
+                        "a^2/3, so the limit is sqrt(3) times the std.")
+        if close(got, 6.0 / (fan_in + fan_out)) or close(got, 2.0 / (fan_in + fan_out)):
+            return fail(f"{where}. That is a variance; take the square root.")
+        if close(got, math.sqrt(3.0 / fan_in)):
+            return fail(f"{where}. sqrt(3/fan_in) is LeCun uniform (fan_in only, the forward condition); Glorot "
+                        "averages the forward and backward conditions: 2/(fan_in + fan_out).")
+        if close(got, math.sqrt(6.0 / fan_in)):
+            return fail(f"{where}. sqrt(6/fan_in) is He uniform (for ReLU); Glorot uses fan_in + fan_out.")
+        if close(got, math.sqrt(3.0 / fan_out)) or close(got, math.sqrt(6.0 / fan_out)):
+            return fail(f"{where}. You used fan_out only (the backward condition); Glorot uses both fans.")
+        if close(got, math.sqrt(3.0 / (fan_in + fan_out))) or close(got, math.sqrt(12.0 / (fan_in + fan_out))):
+            return fail(f"{where}. Check the factor: Var(w) = 2/(fan_in + fan_out), and a = sqrt(3 Var(w)).")
+        return fail(f"{where}.")
+    return ok("a = sqrt(6 / (fan_in + fan_out)) gives Var(w) = a^2/3 = 2 / (fan_in + fan_out).")
+
+
+def _relu_depth_std(depth: int, width: int, weight_std: float, input_std: float) -> float:
+    """Std of z_depth in a bias-free ReLU MLP: Var(z_1) = n s^2 Var(x), then Var(z_l) = n s^2 Var(z_{l-1}) / 2."""
+    gain = width * weight_std**2
+    return input_std * math.sqrt(gain) * math.sqrt(gain / 2.0) ** (depth - 1)
+
+
+@checker("std after depth ReLU layers")
+def check_relu_depth_std(relu_depth_std: Callable[[int, int, float, float], float]) -> tuple[bool, str]:
+    """Check ``relu_depth_std(depth, width, weight_std, input_std)``, the std of the pre-activations of layer ``depth``.
+
+    The network is ``z_1 = x W_1``, ``z_l = relu(z_{l-1}) W_l`` (square, no
+    biases, zero-mean weights of std ``s``, inputs of std ``input_std``):
+    ``Var(z_1) = n s^2 input_std^2`` and ``Var(z_l) = n s^2 Var(z_{l-1}) / 2``
+    for ``l >= 2``, because ``E[relu(z)^2] = Var(z) / 2`` for symmetric ``z``
+    (He et al. 2015, eq. 9-10). The checker also compares the prediction with
+    a measurement by :func:`course_utils.diagnostics.signal_propagation`.
+    """
+    from .. import diagnostics, initializers
+
+    cases = [(1, 256, 0.05, 1.0), (10, 256, 0.0884, 1.0), (10, 100, 0.1, 2.0), (20, 256, math.sqrt(2 / 256), 0.5)]
+    for depth, width, s, input_std in cases:
+        got = _number(relu_depth_std(depth, width, s, input_std), "your function's result")
+        if isinstance(got, str):
+            return fail(got)
+        expected = _relu_depth_std(depth, width, s, input_std)
+        if close(got, expected, rtol=1e-6):
+            continue
+        g = width * s**2
+        where = (f"for depth={depth}, width={width}, weight_std={s:.4g}, input_std={input_std} you returned "
+                 f"{got:.4g}; expected {expected:.4g}")
+        if close(got, input_std * math.sqrt(g / 2) ** depth):
+            return fail(f"{where}. You halved the variance at the first layer too: layer 1 sees the input x, "
+                        "which has not been through a ReLU; only layers 2..depth see relu(z).")
+        if close(got, input_std * math.sqrt(g) ** depth):
+            return fail(f"{where}. A ReLU zeroes the negative half: E[relu(z)^2] = Var(z)/2, so each layer after "
+                        "the first multiplies the variance by n s^2 / 2, not n s^2.")
+        if input_std != 1.0 and close(got, expected / input_std):
+            return fail(f"{where}. Did you leave out input_std? Var(z_1) = n s^2 input_std^2.")
+        if close(got, expected**2):
+            return fail(f"{where}. That is the variance; the question asks for the standard deviation.")
+        if close(got, input_std * (width * s) ** 0.5 * ((width * s) / 2) ** ((depth - 1) / 2)):
+            return fail(f"{where}. Use the weight *variance* s^2 (not s) in n Var(w).")
+        return fail(f"{where}. Build it layer by layer: Var(z_1) = n s^2 input_std^2, then multiply by n s^2 / 2.")
+    depth, width, s = 10, 256, 0.1
+    predicted = float(relu_depth_std(depth, width, s, 1.0))
+    measured = float(diagnostics.signal_propagation(
+        initializers.get("random_normal", std=s), "relu", depth, width, n_samples=512).loc[depth, "preact_std"])
+    return ok(f"for 10 layers of 256 units with std 0.1 you predict {predicted:.3g}; measured {measured:.3g} "
+              "(the rest is finite-width noise).")
+
