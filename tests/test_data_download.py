@@ -236,6 +236,8 @@ def test_unwritable_cache_falls_back_to_a_temporary_folder(tmp_path):
         # Later calls in the session find the file there, with no second warning and no second download.
         found = _load._find_files(MNIST, _load._locations(MNIST, cache, ("data_dir",)), [])
         assert found[LABELS].path == saved
+        again = data.download("mnist", data_dir=cache, files=[LABELS], mirrors=[mirror.url()], progress=False)
+        assert again["mnist"][LABELS] == f"already cached and verified: {saved}"
         assert len(mirror.requests) == 1
 
 

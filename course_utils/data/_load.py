@@ -639,9 +639,11 @@ def download(
         wanted = (
             list(spec.files) if files is None else [by_name[check_choice("files", f, list(by_name))] for f in files]
         )
-        loc = _Location("data_dir", f"the cache {root / spec.name}", root / spec.name, True)
-        tried: list[str] = []
-        found = {k: v for k, v in _find_files(spec, [loc], tried).items() if k in {f.filename for f in wanted}}
+        locs = [_Location("data_dir", f"the cache {root / spec.name}", root / spec.name, True)]
+        if root / spec.name in _fetch._fallback_dirs:  # the cache could not be written earlier this session
+            fallback = _fetch._fallback_dirs[root / spec.name]
+            locs.append(_Location("download", f"this session's temporary cache {fallback}", fallback, True))
+        found = {k: v for k, v in _find_files(spec, locs, []).items() if k in {f.filename for f in wanted}}
         report[spec.name] = {k: f"already cached and verified: {v.path}" for k, v in found.items()}
         before = set(found)
         failed = _download_missing(spec, found, root, mirrors, progress, [], wanted)
