@@ -356,6 +356,8 @@ def test_full_fashion_mnist_from_the_debian_package(tmp_path, monkeypatch):
     assert ds.class_names[0] == "T-shirt/top" and ds.class_names[9] == "Ankle boot"
     assert ds.y_test[:3].tolist() == [9, 2, 1]  # Ankle boot, Pullover, Trouser: the start of the test set
     # The decoded arrays were cached as .npy; the second load uses them without parsing IDX again.
+    (decoded,) = (tmp_path / "fashion_mnist" / ".decoded").iterdir()
+    assert decoded.stat().st_mode & 0o777 == _fetch.shared_mode(0o777)
     monkeypatch.setattr(_load, "parse_idx", lambda *a, **k: pytest.fail("decoded cache not used"))
     again = data.load_dataset("fashion_mnist", data_dir=tmp_path, sources=("system",), subset=1_000)
     assert np.bincount(again.y_train).tolist() == [100] * 10

@@ -87,6 +87,8 @@ def test_first_mirror_404_then_a_good_one(tmp_path):
         assert "sha256 matches the file as published" in report["mnist"][f]
         assert requests.index((f"/bad/{f}", 404)) < requests.index((f"/good/{f}", 200))
     assert _leftovers(tmp_path / "mnist") == sorted(MNIST_HERE)  # no temporary files left
+    # Ordinary permissions (not the private ones of a temporary file): a shared cache stays readable.
+    assert all((tmp_path / "mnist" / f).stat().st_mode & 0o777 == _fetch.shared_mode(0o666) for f in MNIST_HERE)
 
 
 @needs_mnist

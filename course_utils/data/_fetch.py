@@ -51,6 +51,18 @@ TIMEOUT = (10, 60)
 CHUNK_SIZE = 1 << 16  # 64 KiB per read: pooch's default of 1 KiB makes 26 MB cost 26,000 progress updates
 
 
+def shared_mode(mode: int) -> int:
+    """``mode`` less the process umask: what a plain ``open()``/``mkdir()`` would have given.
+
+    Temporary files and folders are created private (0600/0700); the cache is
+    renamed into place with ordinary permissions so that a folder pre-filled by
+    an instructor or a Binder build stays readable by the learners' accounts.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 class DataCacheWarning(UserWarning):
     """A cache problem was worked around (folder not writable, a corrupted file set aside)."""
 
@@ -255,6 +267,11 @@ def fetch_file(
 ) -> tuple[Path, str]:
     """Download ``spec.filename`` from the first mirror that delivers it with a matching hash.
 
+    pooch's ``HTTPDownloader`` does the HTTP (streaming, progress bar); the loop
+    over mirrors, the hash rule (known file sum *or* decompressed content sum)
+    and the rename are here, because ``pooch.retrieve`` takes one URL and one
+    hash and overwrites a mismatching cached file instead of setting it aside.
+
     Each attempt writes ``dest_dir/.<filename>.<random>.part``; only a file whose
     hash matched is renamed to ``dest_dir/<filename>``; every other attempt's
     temporary file is removed. Hosts that refused or timed out are added to
@@ -284,6 +301,7 @@ def fetch_file(
             if not check.ok:
                 failures.append(f"{url}: rejected, {check.how}")
                 continue
+            os.chmod(tmp, shared_mode(0o666))
             os.replace(tmp, final)
             log.info("%s: %s", final, check.how)
             return final, url

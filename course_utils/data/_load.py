@@ -325,6 +325,9 @@ def _save_decoded(folder: Path, arrays: Mapping[str, np.ndarray], about: Mapping
             },
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        for path in tmp.iterdir():
+            os.chmod(path, _fetch.shared_mode(0o666))
+        os.chmod(tmp, _fetch.shared_mode(0o777))  # mkdtemp made it private
         os.replace(tmp, folder)
         tmp = None
     except OSError as err:  # read-only cache, disk full, another process won the race: only speed is lost
