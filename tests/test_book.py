@@ -24,6 +24,10 @@ from course_utils import book
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = book.find_notebooks(REPO / "notebooks")
+# One case per notebook, or one skipped case that says why there is nothing to check yet.
+NOTEBOOK_PARAMS = [pytest.param(p, id=p.stem) for p in NOTEBOOKS] or [
+    pytest.param(None, id="no-notebooks", marks=pytest.mark.skip(reason="no notebooks in notebooks/ yet"))
+]
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 PNG_IMG = re.compile(r"<img[^>]*src=\"data:image/png;base64,")
 # Seconds a cell may take in the real build: NOTEBOOKS.md gives a whole notebook 90 s (120 s for 11-12).
@@ -195,7 +199,7 @@ def test_index_links_every_page(real_book):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOK_PARAMS)
 def test_every_notebook_is_a_page(real_book, path):
     page = (real_book / "html" / f"{path.stem}.html").read_text()
     executed = nbformat.read(real_book / "executed" / path.name, as_version=4)
