@@ -1,0 +1,527 @@
+"""Checkers for the exercises of notebooks 05 (Xavier/Glorot), 06 (He/Kaiming) and 07 (LeCun and SELU).
+
+Each checker calls the learner's function on a few layer shapes and, when a
+number is off, names the usual mistake behind it ("your std is 0.05; for
+fan_in=784 He gives 0.0505 -- did you use fan_out?")::
+
+    from course_utils.exercises import variance_scaling
+    variance_scaling.check_he_std(my_he_std)
+
+Notebook 05: :func:`check_glorot_std` (``sqrt(2 / (fan_in + fan_out))``),
+:func:`check_truncated_scale` (the 0.8796 rescaling of Keras's truncated
+normal) and :func:`check_glorot_normal_sample` (Keras's ``GlorotNormal`` from
+scratch in NumPy).
+
+Notebook 06: :func:`check_he_std` (``sqrt(2 / ((1 + a^2) fan_in))``),
+:func:`check_relu_variance_factors` (what one He layer does to the forward
+and the backward variance, fan_in versus fan_out) and
+:func:`check_kaiming_normal_sample` (PyTorch's ``kaiming_normal_`` from
+scratch, in PyTorch's ``(out, in)`` layout).
+
+Notebook 07: :func:`check_selu` (the activation and its two constants),
+:func:`check_selu_moments` (the fixed point: mean 0 and variance 1 out for
+variance 1 in) and :func:`check_lecun_std` (``sqrt(1 / fan_in)``, not
+PyTorch's SELU gain).
+
+Statistical checks of sampled weights use tolerances derived from the sample
+size (five standard errors: a correct answer fails about once in a million).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import checker, close, fail, ok
+
+__all__ = [
+    "TRUNCATED_NORMAL_STD",
+    "SELU_ALPHA",
+    "SELU_SCALE",
+    "check_glorot_std",
+    "check_truncated_scale",
+    "check_glorot_normal_sample",
+    "check_he_std",
+    "check_relu_variance_factors",
+    "check_kaiming_normal_sample",
+    "check_selu",
+    "check_selu_moments",
+    "check_lecun_std",
+]
+
+# Standard deviation of a unit normal truncated to [-2, 2] (Keras truncates at two standard
+# deviations): sqrt(1 - 4 phi(2) / (2 Phi(2) - 1)). Same constant as initializers.TRUNCATED_NORMAL_STD;
+# restated here so that this module imports nothing heavy.
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+# Kurtosis (4th moment / variance^2) of that truncated normal; a plain normal has 3, a uniform 1.8.
+_TRUNCATED_KURTOSIS = 2.3655
+_NORMAL_KURTOSIS = 3.0
+_UNIFORM_KURTOSIS = 1.8
+# SELU's constants (Klambauer et al. 2017, eq. 14): the fixed point of mean 0 and variance 1.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+# Standard errors a sampled statistic may stray before a check fails (5: ~1 false failure in 1.7 million).
+_Z = 5.0
+
+# The layer shapes every formula is checked on: a 784 -> 256 MNIST layer (fans differ, so fan_in/fan_out
+# mix-ups show), its mirror, and a square layer.
+_FANS: tuple[tuple[int, int], ...] = ((784, 256), (256, 784), (100, 100))
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _number(value: Any, what: str = "your function's result") -> float | str:
+    """``value`` as a float, or the sentence saying why it is not one number."""
+    if value is None:
+        return f"{what} is None: did you forget the `return`?"
+    if isinstance(value, bool):
+        return f"{what} should be a number; got the bool {value}."
+    array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
+    if array is None or array.dtype.kind not in "biuf":
+        return f"{what} should be a number; got {type(value).__name__} {value!r:.60}."
+    if array.size != 1:
+        return f"{what} should be one number; got an array of shape {array.shape}."
+    number = float(array.reshape(()))
+    if not math.isfinite(number):
+        return f"{what} is {number}; expected a finite number."
+    return number
+
+
+def _diagnose(got: float, expected: float, mistakes: Sequence[tuple[float, str]]) -> str | None:
+    """The advice of the first known mistake whose value ``got`` matches (and the right answer does not)."""
+    for value, advice in mistakes:
+        if math.isfinite(value) and close(got, value) and not close(value, expected):
+            return advice
+    return None
+
+
+def _array(value: Any, shape: tuple[int, ...], what: str = "your function") -> np.ndarray | str:
+    """``value`` as a float64 array of ``shape``, or the sentence saying what is wrong with it."""
+    if value is None:
+        return f"{what} returned None: did you forget the `return`?"
+    if type(value).__module__.split(".")[0] in ("torch", "tensorflow", "keras"):
+        return (f"{what} returned a {type(value).__module__.split('.')[0]} tensor; this exercise is plain NumPy "
+                "(np.ndarray): draw with the `rng` argument, e.g. rng.normal(...).")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{what} returned {type(value).__name__}, not an array of numbers."
+    if array.shape != shape:
+        if array.shape == shape[::-1] and len(shape) == 2:
+            return (f"{what} returned shape {array.shape}; expected {shape}, the shape it was asked for "
+                    "(rows and columns swapped?).")
+        return f"{what} returned shape {array.shape}; expected {shape}, the `shape` argument."
+    if not np.isfinite(array).all():
+        return f"{what} returned NaN or infinite values."
+    return array
+
+
+def _reproducible(fn: Callable[..., Any], *args: Any, seed: int = 7) -> str | None:
+    """Advice when ``fn(*args, rng)`` does not draw from its ``rng`` argument (two same-seed calls differ)."""
+    first = np.asarray(fn(*args, np.random.default_rng(seed)), dtype=np.float64)
+    second = np.asarray(fn(*args, np.random.default_rng(seed)), dtype=np.float64)
+    if first.shape == second.shape and np.array_equal(first, second):
+        return None
+    return ("two calls with generators seeded alike gave different weights: draw every random number from the "
+            "`rng` argument (rng.normal, rng.uniform), not np.random.*, so a seed makes the draw repeatable.")
+
+
+def _std_tolerance(n: int, kurtosis: float) -> float:
+    """Relative tolerance on a sample std: _Z standard errors, SE(s)/sigma ~= sqrt((kurtosis - 1) / (4 n))."""
+    return _Z * math.sqrt((kurtosis - 1.0) / (4.0 * n))
+
+
+def _kurtosis(w: np.ndarray) -> float:
+    """Fourth moment over squared variance (3 for a normal), about the sample mean."""
+    centred = w - w.mean()
+    return float(np.mean(centred**4) / np.mean(centred**2) ** 2)
+
+
+# ----------------------------------------------------------------- notebook 05
+
+
+def _glorot_std(fan_in: int, fan_out: int) -> float:
+    return math.sqrt(2.0 / (fan_in + fan_out))
+
+
+@checker("Glorot (Xavier) standard deviation")
+def check_glorot_std(my_glorot_std: Callable[[int, int], float]) -> tuple[bool, str]:
+    """Check ``my_glorot_std(fan_in, fan_out)`` = ``sqrt(2 / (fan_in + fan_out))`` (Glorot & Bengio 2010, eq. 12).
+
+    Typical mistakes named: LeCun's ``1/fan_in`` (forward only), ``1/fan_out``
+    (backward only), ``1/(fan_in + fan_out)`` (the 2 lost), the uniform limit
+    ``sqrt(6/(fan_in + fan_out))`` instead of the std, and the variance instead
+    of the std.
+    """
+    for fan_in, fan_out in _FANS:
+        got = _number(my_glorot_std(fan_in, fan_out))
+        if isinstance(got, str):
+            return fail(got)
+        expected = _glorot_std(fan_in, fan_out)
+        if close(got, expected):
+            continue
+        head = f"your std is {got:.4g}; for fan_in={fan_in}, fan_out={fan_out} Glorot gives {expected:.4g}"
+        advice = _diagnose(got, expected, [
+            (math.sqrt(1.0 / fan_in), "did you use fan_in alone? sqrt(1/fan_in) is LeCun's rule, which only keeps "
+                                      "the forward signal; Glorot averages the forward and backward conditions."),
+            (math.sqrt(1.0 / fan_out), "did you use fan_out alone? That keeps only the backward gradient; Glorot "
+                                       "uses the average of fan_in and fan_out."),
+            (math.sqrt(1.0 / (fan_in + fan_out)), "the 2 is missing: Var = 2 / (fan_in + fan_out), i.e. 1 over the "
+                                                  "*average* fan."),
+            (math.sqrt(6.0 / (fan_in + fan_out)), "that is the uniform limit sqrt(6/(fan_in+fan_out)); the std of "
+                                                  "that uniform (and of Glorot normal) is the limit / sqrt(3)."),
+            (2.0 / (fan_in + fan_out), "that is the variance; return its square root."),
+            (math.sqrt(2.0 / (fan_in * fan_out)), "fans add, they do not multiply: 2 / (fan_in + fan_out)."),
+            (math.sqrt(2.0) / (fan_in + fan_out), "the square root covers the whole fraction: sqrt(2 / (fan_in + "
+                                                  "fan_out))."),
+        ])
+        return fail(f"{head}. " + (advice or "Var(W) = 2 / (fan_in + fan_out); the std is its square root."))
+    return ok("Var(W) = 2 / (fan_in + fan_out): the compromise between Var = 1/fan_in (forward) and "
+              "1/fan_out (backward).")
+
+
+@checker("scale of a truncated normal")
+def check_truncated_scale(my_truncated_scale: Callable[[float], float]) -> tuple[bool, str]:
+    """Check ``my_truncated_scale(target_std)`` = ``target_std / 0.87962566``.
+
+    A normal of scale ``s`` cut at ``+-2 s`` (draws outside redrawn) has std
+    ``0.8796 s``; to get ``target_std`` Keras draws with ``s = target_std / 0.8796``.
+    """
+    for target in (0.05, 1.0, 0.0442):  # 0.0442 ~ Glorot's std for a 784 -> 256 layer
+        got = _number(my_truncated_scale(target))
+        if isinstance(got, str):
+            return fail(got)
+        expected = target / TRUNCATED_NORMAL_STD
+        if close(got, expected):
+            continue
+        head = f"for target_std={target:g} you returned {got:.5g}; the scale is {expected:.5g}"
+        advice = _diagnose(got, expected, [
+            (target, "without rescaling, cutting off the tails makes the std 12% too small "
+                     f"({TRUNCATED_NORMAL_STD:.4f} x target). Divide by {TRUNCATED_NORMAL_STD:.4f}."),
+            (target * TRUNCATED_NORMAL_STD, f"you multiplied by {TRUNCATED_NORMAL_STD:.4f}; that *shrinks* the scale "
+                                            "further. The truncated std is 0.8796 s, so s = target / 0.8796."),
+            (target / TRUNCATED_NORMAL_STD**2, f"{TRUNCATED_NORMAL_STD**2:.4f} is the truncated *variance* factor; "
+                                               f"the std factor is its square root, {TRUNCATED_NORMAL_STD:.4f}."),
+            (2.0 * target, "the cut is at 2 scales, but the scale itself is target / 0.8796, not 2 x target."),
+        ])
+        return fail(f"{head}. " + (advice or "The truncated draw's std is 0.8796 s; solve for s."))
+    return ok(f"s = target / {TRUNCATED_NORMAL_STD:.4f}: the scale Keras gives its truncated normal "
+              "(GlorotNormal, HeNormal, LecunNormal).")
+
+
+@checker("Glorot normal from scratch (Keras semantics)")
+def check_glorot_normal_sample(my_glorot_normal: Callable[[tuple[int, int], np.random.Generator], np.ndarray],
+                               ) -> tuple[bool, str]:
+    """Check ``my_glorot_normal(shape, rng)``: Keras's ``GlorotNormal`` for a ``(fan_in, fan_out)`` kernel.
+
+    The draw: normal with scale ``s = sqrt(2/(fan_in+fan_out)) / 0.8796``,
+    every value outside ``+-2 s`` redrawn (not clipped), so the result has std
+    exactly ``sqrt(2/(fan_in+fan_out))`` and no value beyond ``2 s``.
+    """
+    shape = (784, 256)  # Keras layout (fan_in, fan_out): 200,704 weights, enough to tell the variants apart
+    fan_in, fan_out = shape
+    got = _array(my_glorot_normal(shape, np.random.default_rng(0)), shape)
+    if isinstance(got, str):
+        return fail(got)
+    target = _glorot_std(fan_in, fan_out)
+    scale = target / TRUNCATED_NORMAL_STD
+    bound = 2.0 * scale
+    std, biggest, n = float(got.std()), float(np.abs(got).max()), got.size
+    tol = _std_tolerance(n, _NORMAL_KURTOSIS)
+    if abs(got.mean()) > _Z * target / math.sqrt(n):
+        return fail(f"the mean of your weights is {got.mean():.3g}; Glorot weights are centred on 0 "
+                    f"(expected within {_Z * target / math.sqrt(n):.2g} for this many draws).")
+    at_max = int(np.sum(np.abs(got) >= biggest * (1 - 1e-7)))
+    if at_max > 10:  # continuous draws do not tie; many weights sharing the largest |w| were clipped
+        return fail(f"{at_max} weights sit exactly at +-{biggest:.4g}: you clipped the tails. Keras *redraws* "
+                    "values beyond 2 scales (np.where(..., rng.normal(...), w) in a loop), so they pile up nowhere.")
+    if biggest > bound * (1 + 1e-9):
+        if abs(std / target - 1) < tol:
+            return fail(f"your largest |w| is {biggest:.4g}, beyond the cut at 2 s = {bound:.4g}, with std "
+                        f"{std:.4g}: a plain normal (PyTorch's xavier_normal_). Redraw every value outside "
+                        "+-2 s, with s = std / 0.8796.")
+        return fail(f"your largest |w| is {biggest:.4g}; Keras never draws beyond 2 s = {bound:.4g} "
+                    f"(s = {scale:.4g}). Redraw every value outside +-2 s.")
+    if abs(std / target - 1) > tol:
+        ratio = std / target
+        known = [
+            (TRUNCATED_NORMAL_STD, "you truncated at 2 x the target std without rescaling, so the std comes out "
+                                   f"{TRUNCATED_NORMAL_STD:.4f} x too small. Draw with s = std / 0.8796."),
+            (math.sqrt((fan_in + fan_out) / (2.0 * fan_in)), "that is sqrt(1/fan_in): Glorot averages the fans, "
+                                                              "Var = 2 / (fan_in + fan_out)."),
+            (math.sqrt((fan_in + fan_out) / (2.0 * fan_out)), "that is sqrt(1/fan_out): Glorot averages the fans, "
+                                                               "Var = 2 / (fan_in + fan_out)."),
+        ]
+        advice = next((text for value, text in known if abs(ratio / value - 1) < 2 * tol), None)
+        return fail(f"your weights have std {std:.4g}; Glorot gives {target:.4g} for fan_in={fan_in}, "
+                    f"fan_out={fan_out}. " + (advice or "Check the scale s = sqrt(2/(fan_in+fan_out)) / 0.8796."))
+    kurt = _kurtosis(got)
+    if abs(kurt - _UNIFORM_KURTOSIS) < abs(kurt - _TRUNCATED_KURTOSIS):
+        return fail(f"std and bound are right, but the shape is flat (kurtosis {kurt:.2f}, a uniform's is 1.8, "
+                    f"a truncated normal's {_TRUNCATED_KURTOSIS:.2f}): draw from rng.normal, then redraw the tails.")
+    advice = _reproducible(my_glorot_normal, shape)
+    if advice:
+        return fail(advice)
+    return ok(f"std {std:.4g} (target {target:.4g}), largest |w| {biggest:.4g} <= 2 s = {bound:.4g}, "
+              f"kurtosis {kurt:.2f} (truncated normal: {_TRUNCATED_KURTOSIS}).")
+
+
+# ----------------------------------------------------------------- notebook 06
+
+
+def _he_std(fan: float, negative_slope: float = 0.0) -> float:
+    return math.sqrt(2.0 / ((1.0 + negative_slope**2) * fan))
+
+
+@checker("He (Kaiming) standard deviation")
+def check_he_std(my_he_std: Callable[..., float]) -> tuple[bool, str]:
+    """Check ``my_he_std(fan_in, fan_out, negative_slope=0.0)`` = ``sqrt(2 / ((1 + a^2) fan_in))``.
+
+    He et al. (2015), eq. 10 (ReLU) and section 2.2 (leaky ReLU/PReLU of slope
+    ``a``). ``fan_out`` is passed so that using it by mistake shows. Mistakes
+    named: fan_out for fan_in, Glorot's average, LeCun's 1/fan_in (the 2
+    lost), ``1 + a`` for ``1 + a^2``, the slope ignored, the variance for the std.
+    """
+    cases = [(784, 256, 0.0), (256, 784, 0.0), (784, 256, 0.25), (100, 100, 1.0)]
+    for fan_in, fan_out, a in cases:
+        got = _number(my_he_std(fan_in, fan_out, negative_slope=a))
+        if isinstance(got, str):
+            return fail(got)
+        expected = _he_std(fan_in, a)
+        if close(got, expected):
+            continue
+        slope = f", negative_slope={a:g}" if a else ""
+        head = f"your std is {got:.4g}; for fan_in={fan_in} (fan_out={fan_out}{slope}) He gives {expected:.4g}"
+        advice = _diagnose(got, expected, [
+            (_he_std(fan_out, a), "did you use fan_out? He's forward rule (mode='fan_in', both frameworks' "
+                                  "default) divides by fan_in."),
+            (_he_std(fan_in, 0.0), "the slope is ignored: a leaky ReLU of slope a keeps (1 + a^2)/2 of the second "
+                                   "moment, so Var = 2 / ((1 + a^2) fan_in)."),
+            (math.sqrt(2.0 / ((1.0 + a) * fan_in)), "use 1 + a^2, not 1 + a: the negative half is scaled by a, so "
+                                                    "its *square* a^2 enters the variance."),
+            (math.sqrt(1.0 / fan_in), "the 2 is missing: sqrt(1/fan_in) is LeCun's rule; ReLU zeroes half of its "
+                                      "inputs, and the 2 makes up for that."),
+            (_glorot_std(fan_in, fan_out), "that is Glorot's average of the fans; He uses fan_in and a factor 2."),
+            (2.0 / ((1.0 + a * a) * fan_in), "that is the variance; return its square root."),
+            (math.sqrt(2.0) / fan_in, "the square root covers the whole fraction: sqrt(2 / fan_in)."),
+        ])
+        return fail(f"{head}. " + (advice or "Var(W) = 2 / ((1 + a^2) fan_in); the std is its square root."))
+    return ok("Var(W) = 2 / ((1 + a^2) fan_in): for ReLU (a = 0) sqrt(2/784) = 0.0505 for an MNIST layer.")
+
+
+@checker("forward and backward variance factors of a He layer")
+def check_relu_variance_factors(my_variance_factors: Callable[[int, int, str], Any]) -> tuple[bool, str]:
+    """Check ``my_variance_factors(fan_in, fan_out, mode)`` -> ``(forward, backward)``.
+
+    For a ReLU layer with He weights, ``Var(W) = 2 / n`` with ``n`` = fan_in
+    (``mode="fan_in"``) or fan_out (``mode="fan_out"``), the factor by which it
+    multiplies the forward second moment is ``fan_in Var(W) / 2`` and the
+    factor by which it multiplies the back-propagated gradient's variance is
+    ``fan_out Var(W) / 2`` (He et al. 2015, eqs. 10 and 14). So fan_in mode
+    gives ``(1, fan_out/fan_in)`` and fan_out mode ``(fan_in/fan_out, 1)``.
+    """
+    for fan_in, fan_out, mode in [(784, 256, "fan_in"), (784, 256, "fan_out"), (128, 512, "fan_in"), (64, 64, "fan_out")]:
+        result = my_variance_factors(fan_in, fan_out, mode)
+        try:
+            forward, backward = result
+        except (TypeError, ValueError):
+            return fail(f"return two numbers, (forward, backward); got {result!r:.80}.")
+        forward, backward = _number(forward, "the forward factor"), _number(backward, "the backward factor")
+        for value in (forward, backward):
+            if isinstance(value, str):
+                return fail(value)
+        n = fan_in if mode == "fan_in" else fan_out
+        var_w = 2.0 / n
+        exp_f, exp_b = fan_in * var_w / 2.0, fan_out * var_w / 2.0
+        if close(forward, exp_f) and close(backward, exp_b):
+            continue
+        head = (f"for fan_in={fan_in}, fan_out={fan_out}, mode={mode!r} you returned ({forward:.4g}, {backward:.4g}); "
+                f"expected ({exp_f:.4g}, {exp_b:.4g})")
+        if close(forward, exp_b) and close(backward, exp_f):
+            advice = ("forward and backward are swapped: forward sums over the fan_in inputs of a unit, backward "
+                      "over the fan_out units an input feeds.")
+        elif close(forward, 2 * exp_f) and close(backward, 2 * exp_b):
+            advice = ("both are twice too big: ReLU passes half of the second moment forward (E[relu(z)^2] = "
+                      "Var(z)/2) and half of the gradients backward (relu' is 0 for half the inputs).")
+        elif close(forward, exp_f) and close(backward, 1.0):
+            advice = ("He's weights keep only *one* direction exactly: with mode='fan_in' the backward factor is "
+                      "fan_out / fan_in.")
+        elif close(backward, exp_b) and close(forward, 1.0):
+            advice = ("He's weights keep only *one* direction exactly: with mode='fan_out' the forward factor is "
+                      "fan_in / fan_out.")
+        else:
+            advice = ("Var(W) = 2 / n (n = fan_in or fan_out per mode); forward factor fan_in Var(W) / 2, backward "
+                      "factor fan_out Var(W) / 2.")
+        return fail(f"{head}. {advice}")
+    return ok("fan_in mode preserves the forward signal and scales gradients by fan_out/fan_in per layer; "
+              "fan_out mode the reverse. In a deep stack of equal widths both are 1.")
+
+
+@checker("kaiming_normal_ from scratch (PyTorch semantics)")
+def check_kaiming_normal_sample(my_kaiming_normal: Callable[..., np.ndarray]) -> tuple[bool, str]:
+    """Check ``my_kaiming_normal(shape, rng, mode="fan_in")`` for a PyTorch ``(out, in)`` weight.
+
+    PyTorch's ``kaiming_normal_(W, mode=mode, nonlinearity="relu")``: a plain
+    normal (no truncation) with std ``sqrt(2 / n)``, ``n = shape[1]`` (fan_in)
+    or ``shape[0]`` (fan_out).
+    """
+    shape = (256, 784)  # PyTorch layout (out, in): fan_in = 784, fan_out = 256
+    fan_out, fan_in = shape
+    for mode in ("fan_in", "fan_out"):
+        got = _array(my_kaiming_normal(shape, np.random.default_rng(1), mode=mode), shape)
+        if isinstance(got, str):
+            return fail(got)
+        n = fan_in if mode == "fan_in" else fan_out
+        target = math.sqrt(2.0 / n)
+        std, n_w = float(got.std()), got.size
+        if abs(got.mean()) > _Z * target / math.sqrt(n_w):
+            return fail(f"the mean of your weights is {got.mean():.3g}; Kaiming weights are centred on 0.")
+        if abs(std / target - 1) > _std_tolerance(n_w, _NORMAL_KURTOSIS):
+            head = f"with mode={mode!r} your std is {std:.4g}; for this (out, in) = {shape} weight He gives {target:.4g}"
+            other = fan_out if mode == "fan_in" else fan_in
+            if abs(std / math.sqrt(2.0 / other) - 1) < 0.02:
+                advice = ("you used the other dimension. PyTorch stores a Linear weight as (out, in): fan_in is "
+                          "shape[1], fan_out is shape[0] (Keras's (in, out) is the other way round).")
+            elif abs(std / math.sqrt(1.0 / n) - 1) < 0.02:
+                advice = "the 2 is missing: Var = 2 / n (ReLU zeroes half of its inputs)."
+            elif abs(std / (target * TRUNCATED_NORMAL_STD) - 1) < 0.02:
+                advice = "you truncated the normal; PyTorch's kaiming_normal_ draws a plain normal."
+            else:
+                advice = "draw rng.normal(0, sqrt(2 / n), size=shape) with n chosen by mode."
+            return fail(f"{head}. {advice}")
+        kurt = _kurtosis(got)
+        if abs(kurt - _NORMAL_KURTOSIS) > abs(kurt - _TRUNCATED_KURTOSIS) or abs(kurt - _NORMAL_KURTOSIS) > 0.2:
+            return fail(f"the std is right but the kurtosis is {kurt:.2f}; a plain normal has 3 (truncated "
+                        f"{_TRUNCATED_KURTOSIS}, uniform 1.8). kaiming_normal_ neither truncates nor draws uniformly.")
+    advice = _reproducible(lambda s, r: my_kaiming_normal(s, r, mode="fan_in"), shape)
+    if advice:
+        return fail(advice)
+    return ok("N(0, 2/n), n = shape[1] (fan_in) or shape[0] (fan_out) in PyTorch's (out, in) layout.")
+
+
+# ----------------------------------------------------------------- notebook 07
+
+
+def _selu_np(x: np.ndarray) -> np.ndarray:
+    return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+
+
+@checker("SELU")
+def check_selu(my_selu: Callable[[np.ndarray], np.ndarray]) -> tuple[bool, str]:
+    """Check ``my_selu(x)`` = ``lambda * (x if x > 0 else alpha * (exp(x) - 1))`` elementwise.
+
+    ``lambda = 1.0507``, ``alpha = 1.6733`` (Klambauer et al. 2017, eq. 2 and 14).
+    Mistakes named: ELU (no lambda), lambda on one side only, ``exp(x)`` without
+    the ``- 1``, a scalar-only implementation.
+    """
+    x = np.linspace(-4.0, 4.0, 81)  # includes 0 and both sides
+    try:
+        raw = my_selu(x.copy())
+    except ValueError as err:
+        if "truth value" in str(err):
+            return fail("your function works on one number but not on an array (`if x > 0` on an array raises). "
+                        "Use np.where(x > 0, ..., ...).")
+        raise
+    got = _array(raw, x.shape)
+    if isinstance(got, str):
+        return fail(got)
+    expected = _selu_np(x)
+    if np.allclose(got, expected, rtol=1e-3, atol=1e-6):
+        return ok(f"lambda = {SELU_SCALE:.4f}, alpha = {SELU_ALPHA:.4f}: SELU(x) -> {-SELU_SCALE * SELU_ALPHA:.4f} "
+                  "as x -> -inf.")
+    pos, neg = x > 0, x < 0
+    elu = np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+    if np.allclose(got, elu, rtol=1e-3):
+        return fail(f"you computed alpha * ELU without lambda; multiply both sides by lambda = {SELU_SCALE:.4f}.")
+    if np.allclose(got[pos], expected[pos], rtol=1e-3) and np.allclose(got[neg], elu[neg], rtol=1e-3):
+        return fail(f"the negative side is missing lambda = {SELU_SCALE:.4f}: lambda multiplies both branches.")
+    if np.allclose(got[neg], expected[neg], rtol=1e-3) and np.allclose(got[pos], x[pos], rtol=1e-3):
+        return fail(f"the positive side is missing lambda = {SELU_SCALE:.4f}: SELU(x) = lambda x for x > 0.")
+    if np.allclose(got[neg], SELU_SCALE * SELU_ALPHA * np.exp(x[neg]), rtol=1e-3):
+        return fail("for x < 0 use exp(x) - 1 (np.expm1), so that SELU(0) = 0 and the negative side tends to "
+                    "-lambda alpha.")
+    worst = int(np.argmax(np.abs(got - expected)))
+    return fail(f"at x = {x[worst]:g} your SELU gives {got[worst]:.4g}; expected {expected[worst]:.4g} "
+                f"(lambda = {SELU_SCALE:.4f}, alpha = {SELU_ALPHA:.4f}).")
+
+
+def _selu_moments(variance: float) -> tuple[float, float]:
+    """Mean and variance of SELU(z), z ~ N(0, variance), by midpoint quadrature over +-12 sd (error < 1e-7)."""
+    step = 0.001
+    grid = np.arange(-12.0 + step / 2, 12.0, step)
+    weights = np.exp(-0.5 * grid**2) * step / math.sqrt(2.0 * math.pi)
+    values = _selu_np(math.sqrt(variance) * grid)
+    mean = float(np.sum(weights * values))
+    return mean, float(np.sum(weights * values**2)) - mean**2
+
+
+@checker("SELU's fixed point")
+def check_selu_moments(my_selu_moments: Callable[[float], Any]) -> tuple[bool, str]:
+    """Check ``my_selu_moments(variance)`` -> ``(mean, variance)`` of ``SELU(z)``, ``z ~ N(0, variance)``.
+
+    Any method is fine (a Monte Carlo average of a million draws, or
+    quadrature): the tolerance, 0.01, is about ten standard errors of a
+    million-draw estimate. At ``variance = 1`` the answer is ``(0, 1)``: the
+    fixed point of Klambauer et al. (2017).
+    """
+    tol = 0.01
+    for variance in (1.0, 4.0, 0.25):  # 4: the mean (0.25) is large enough that a forgotten mean^2 shows
+        result = my_selu_moments(variance)
+        try:
+            mean, var = result
+        except (TypeError, ValueError):
+            return fail(f"return two numbers, (mean, variance); got {result!r:.80}.")
+        mean, var = _number(mean, "the mean"), _number(var, "the variance")
+        for value in (mean, var):
+            if isinstance(value, str):
+                return fail(value)
+        exp_mean, exp_var = _selu_moments(variance)
+        if abs(mean - exp_mean) <= tol and abs(var - exp_var) <= tol * max(1.0, exp_var):
+            continue
+        head = (f"for Var(z) = {variance:g} you returned mean {mean:.4f}, variance {var:.4f}; expected "
+                f"{exp_mean:.4f}, {exp_var:.4f}")
+        if abs(mean - exp_mean) <= tol and abs(var - (exp_var + exp_mean**2)) <= tol * max(1.0, exp_var):
+            advice = "your 'variance' is the second moment E[SELU(z)^2]; subtract the squared mean."
+        elif abs(mean - exp_mean) <= tol and abs(var - math.sqrt(exp_var)) <= tol:
+            advice = "that is the standard deviation; return the variance (its square)."
+        elif abs(mean - _selu_moments(variance**2)[0]) <= tol:
+            advice = "draw z with standard deviation sqrt(variance), not variance: rng.normal(0, np.sqrt(variance))."
+        else:
+            advice = ("draw many z ~ N(0, variance) (rng.normal(0, np.sqrt(variance), 10**6)), apply SELU, and "
+                      "return the mean and the variance of the result.")
+        return fail(f"{head}. {advice}")
+    return ok("Var(z) = 1 gives mean 0 and variance 1: the fixed point. Larger variances come out smaller, "
+              "smaller ones larger, so a SELU network is pulled back towards it.")
+
+
+@checker("LeCun standard deviation")
+def check_lecun_std(my_lecun_std: Callable[[int, int], float]) -> tuple[bool, str]:
+    """Check ``my_lecun_std(fan_in, fan_out)`` = ``sqrt(1 / fan_in)`` (LeCun et al. 1998; Klambauer et al. 2017).
+
+    Mistakes named: PyTorch's ``kaiming_normal_(nonlinearity="selu")`` std
+    ``(3/4) sqrt(1/fan_in)``, He's ``sqrt(2/fan_in)``, Glorot's average, fan_out,
+    the variance for the std.
+    """
+    for fan_in, fan_out in _FANS:
+        got = _number(my_lecun_std(fan_in, fan_out))
+        if isinstance(got, str):
+            return fail(got)
+        expected = math.sqrt(1.0 / fan_in)
+        if close(got, expected):
+            continue
+        head = f"your std is {got:.4g}; for fan_in={fan_in} (fan_out={fan_out}) LeCun gives {expected:.4g}"
+        advice = _diagnose(got, expected, [
+            (0.75 * expected, "that is PyTorch's kaiming_normal_(nonlinearity='selu'), gain 3/4: Var = 0.5625/fan_in. "
+                              "Self-normalization needs Var = 1/fan_in (gain 1, nonlinearity='linear')."),
+            (math.sqrt(1.0 / fan_out), "did you use fan_out? LeCun divides by fan_in: the forward signal's sum over "
+                                       "the inputs."),
+            (_he_std(fan_in), "that is He's sqrt(2/fan_in), for ReLU; SELU needs no factor 2."),
+            (_glorot_std(fan_in, fan_out), "that is Glorot's average of the fans; LeCun uses fan_in only."),
+            (1.0 / fan_in, "that is the variance; return its square root."),
+        ])
+        return fail(f"{head}. " + (advice or "Var(W) = 1 / fan_in; the std is its square root."))
+    return ok("Var(W) = 1/fan_in: sum_i w_i^2 = 1 per unit on average, the tau = 1 of Klambauer et al.")
