@@ -1,0 +1,189 @@
+"""Checkers of notebook 03: the solution passes, typical mistakes get their specific message, stubs say 'not done'."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from course_utils.exercises import STUB_MARKER, ExerciseFailed, symmetry
+
+
+@pytest.fixture(autouse=True)
+def _lenient(monkeypatch):
+    monkeypatch.delenv("COURSE_CHECK_STRICT", raising=False)
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError(f"{STUB_MARKER}: write the function.")
+
+
+# --------------------------------------------------------------------- gradients
+
+
+def _grads(x, y, W1, b1, W2, b2, *, at_zero=0.0, mask=True, mean=True, transpose_w1=False, pre_relu_h=False):
+    """A learner's backward pass, with switches for the usual mistakes."""
+    n = x.shape[0]
+    z1 = x @ W1 + b1
+    h = np.maximum(z1, 0)
+    s = h @ W2 + b2
+    p = np.exp(s - s.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    ds = p.copy()
+    ds[np.arange(n), y] -= 1
+    if mean:
+        ds /= n
+    dh = ds @ W2.T
+    slope = np.where(z1 > 0, 1.0, np.where(z1 == 0, at_zero, 0.0)) if mask else 1.0
+    dz1 = dh * slope
+    dW1 = x.T @ dz1
+    return {"W1": dW1.T if transpose_w1 else dW1, "b1": dz1.sum(0), "W2": (z1 if pre_relu_h else h).T @ ds,
+            "b2": ds.sum(0)}
+
+
+def test_gradients_solution_passes(capsys):
+    fb = symmetry.check_relu_mlp_gradients(_grads)
+    assert fb.passed and fb.status == "passed"
+    assert "only db2" in fb.message
+    assert "\u2705" in capsys.readouterr().out
+
+
+def test_gradients_tuple_is_accepted():
+    assert symmetry.check_relu_mlp_gradients(lambda *a: tuple(_grads(*a).values())).passed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"at_zero": 1.0}, "relu'(0) = 0"),
+        ({"mask": False}, "ignore the ReLU"),
+        ({"mean": False}, "times too large"),
+        ({"transpose_w1": True}, "transposed?"),
+        ({"pre_relu_h": True}, "after the ReLU"),
+    ],
+)
+def test_gradients_typical_mistakes(kwargs, needle):
+    fb = symmetry.check_relu_mlp_gradients(lambda *a: _grads(*a, **kwargs))
+    assert not fb.passed and fb.status == "failed"
+    assert needle in fb.message
+
+
+def test_gradients_wrong_container_and_missing_keys():
+    fb = symmetry.check_relu_mlp_gradients(lambda *a: [1, 2])
+    assert not fb.passed and "return a dict" in fb.message
+    fb = symmetry.check_relu_mlp_gradients(lambda *a: {"W1": 0})
+    assert not fb.passed and "lacks" in fb.message
+
+
+def test_gradients_reference_zero_w1_gives_zero_hidden_gradients():
+    x, y, W1, b1, W2, b2 = symmetry._problem(3, zero_w1=True)
+    g = symmetry.reference_relu_mlp_gradients(x, y, W1, b1, W2, b2)
+    assert np.all(g["W1"] == 0) and np.all(g["b1"] == 0) and np.all(g["W2"] == 0)
+    assert np.abs(g["b2"]).max() > 1e-3
+    # the softmax gradient sums to zero over the classes
+    assert abs(g["b2"].sum()) < 1e-12
+
+
+def test_gradients_reference_matches_finite_differences():
+    x, y, W1, b1, W2, b2 = symmetry._problem(4, zero_w1=False, n=4, d=3, hidden=4, classes=3)
+
+    def loss(W1_):
+        z = np.maximum(x @ W1_ + b1, 0) @ W2 + b2
+        z = z - z.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
+
+    g = symmetry.reference_relu_mlp_gradients(x, y, W1, b1, W2, b2)["W1"]
+    eps = 1e-6  # central differences: error O(eps^2) on a smooth piece (no z1 at a kink for this draw)
+    num = np.zeros_like(W1)
+    for idx in np.ndindex(*W1.shape):
+        d = np.zeros_like(W1)
+        d[idx] = eps
+        num[idx] = (loss(W1 + d) - loss(W1 - d)) / (2 * eps)
+    np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-8)
+
+
+def test_gradients_stub_and_crash_do_not_raise():
+    fb = symmetry.check_relu_mlp_gradients(_stub)
+    assert fb.status == "not done" and "not done yet" in fb.message
+    fb = symmetry.check_relu_mlp_gradients(lambda *a: 1 / 0)
+    assert fb.status == "error" and "ZeroDivisionError" in fb.message
+
+
+def test_strict_mode_raises(monkeypatch):
+    monkeypatch.setenv("COURSE_CHECK_STRICT", "1")
+    with pytest.raises(ExerciseFailed):
+        symmetry.check_relu_mlp_gradients(_stub)
+    assert symmetry.check_relu_mlp_gradients(_grads).passed
+
+
+# ------------------------------------------------------------------- distinct units
+
+
+def _count(W, rtol=1e-5):
+    W = np.asarray(W)
+    kept = []
+    for col in W.T:
+        if not any(np.max(np.abs(col - k)) <= rtol * np.abs(W).max() for k in kept):
+            kept.append(col)
+    return len(kept)
+
+
+def test_count_solution_passes():
+    fb = symmetry.check_count_distinct_units(_count)
+    assert fb.passed and "ONE distinct unit" in fb.message
+
+
+def test_count_rows_instead_of_columns():
+    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: _count(np.asarray(W).T, rtol))
+    assert not fb.passed and "ROWS" in fb.message
+
+
+def test_count_exact_equality():
+    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: len({tuple(c) for c in np.asarray(W).T}))
+    assert not fb.passed and "float rounding" in fb.message
+
+
+def test_count_loose_tolerance():
+    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: _count(W, rtol=0.5))
+    assert not fb.passed and "too loose" in fb.message
+
+
+def test_count_not_an_int_and_stub():
+    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: "three")
+    assert not fb.passed and "return an int" in fb.message
+    assert symmetry.check_count_distinct_units(_stub).status == "not done"
+
+
+def test_count_reference():
+    assert symmetry.reference_count_distinct_units(np.full((4, 7), 0.3)) == 1
+    assert symmetry.reference_count_distinct_units(np.eye(5)) == 5
+    assert symmetry.reference_count_distinct_units(np.zeros((3, 4))) == 1
+
+
+# ----------------------------------------------------------------------- initial loss
+
+
+def test_initial_loss_solution_passes():
+    assert symmetry.check_initial_loss(lambda n: math.log(n)).passed
+    assert symmetry.check_initial_loss(lambda n: np.log(np.float32(n))).passed
+
+
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        (lambda n: math.log10(n), "natural log"),
+        (lambda n: math.log2(n), "bits"),
+        (lambda n: 1 / n, "probability of each class"),
+        (lambda n: -math.log(n), "sign"),
+        (lambda n: 0.0, "1/10"),
+        (lambda n: "ln n", "1/10"),
+    ],
+)
+def test_initial_loss_typical_mistakes(answer, needle):
+    fb = symmetry.check_initial_loss(answer)
+    assert not fb.passed and needle in fb.message
+
+
+def test_initial_loss_stub():
+    assert symmetry.check_initial_loss(_stub).status == "not done"
