@@ -183,7 +183,8 @@ def real_book(tmp_path_factory) -> Path:
 
 def _makes_figures(nb: nbformat.NotebookNode) -> bool:
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    return bool(re.search(r"\bplots\.plot_\w+\(|\bplt\.|\.plot\(|\bexplore\w*\(", source))
+    # plots.plot_*, pyplot, pandas .plot, the widgets' static figures (signal_figure, explorers with interactive=False).
+    return bool(re.search(r"\bplots\.plot_\w+\(|\bplt\.|\.plot\(|\bsignal_figure\(|interactive\s*=\s*False", source))
 
 
 @pytest.mark.slow
