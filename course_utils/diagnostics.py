@@ -314,6 +314,28 @@ def _shape_error(x: np.ndarray, model: Any, err: Exception) -> ValueError:
     return ValueError(f"x of shape {x.shape} does not fit this model, which expects {what}. ({err})")
 
 
+def _check_has_weight_layers(weight_ids: dict[int, str], model: Any) -> None:
+    if not weight_ids:
+        raise ValueError(f"{type(model).__name__} has no weight layers (dense, convolution or recurrent) to describe.")
+
+
+def _check_targets(y: np.ndarray, out_shape: tuple[int, ...], loss: str) -> None:
+    """Class labels for cross-entropy (integers in [0, n_classes)), or targets shaped like the output for MSE."""
+    if loss == "cross_entropy":
+        n_classes = out_shape[-1]
+        integral = y.ndim == 1 and np.issubdtype(y.dtype, np.number) and np.all(np.mod(y, 1) == 0)
+        if not integral or y.min() < 0 or y.max() >= n_classes:
+            raise ValueError(
+                f"cross_entropy needs y as integer class labels of shape (n,) in [0, {n_classes - 1}] for this "
+                f"model's {n_classes} outputs; got y of shape {y.shape}, dtype {y.dtype}"
+                + (f", values {y.min()}..{y.max()}." if y.size and y.dtype.kind in "iuf" else ".")
+            )
+    elif not (y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(out_shape) == 2 and out_shape[1] > 1) \
+            and y.size != int(np.prod(out_shape)):
+        raise ValueError(f"mse needs y shaped like the model's output {out_shape} (or class labels of shape (n,)); "
+                         f"got y of shape {y.shape}.")
+
+
 def _keras_loss(keras: Any, out: Any, y: np.ndarray, loss: str) -> Any:
     ops = keras.ops
     if loss == "cross_entropy":
@@ -332,7 +354,13 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
     keras = frameworks.keras()
     import tensorflow as tf  # loaded by frameworks.keras() already; the tape is TensorFlow's
 
+    if not model.built:  # a Sequential without keras.Input gets its weights on the first call
+        try:
+            model(x[:1].astype(np.float32))
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
+            raise _shape_error(x, model, err) from err
     weight_ids = {id(layer): name for name, layer in weight_layers(model)}
+    _check_has_weight_layers(weight_ids, model)
     layers = _keras_flat_layers(model, keras)
     xt = tf.convert_to_tensor(x.astype(np.float32, copy=False))
     with tf.GradientTape(watch_accessed_variables=y is not None) as tape:
@@ -348,6 +376,8 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
             raise _shape_error(x, model, err) from err
         final = outs[-1]
+        if y is not None:
+            _check_targets(y, tuple(final.shape), loss)
         loss_value = _keras_loss(keras, final, y, loss) if y is not None else None
     records = []
     for layer, out in zip(layers, outs, strict=True):
@@ -381,6 +411,7 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
 def _trace_torch(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | None) -> tuple[list[_Layer], float]:
     torch = frameworks.torch()
     weight_ids = {id(m): name for name, m in weight_layers(model)}
+    _check_has_weight_layers(weight_ids, model)
     records: list[tuple[Any, Any, str | None]] = []
 
     def hook(module: Any, _inputs: Any, output: Any) -> None:
@@ -406,6 +437,7 @@ def _trace_torch(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
         traced = _group(records, weight_ids)
         loss_value = math.nan
         if y is not None:
+            _check_targets(y, tuple(final.shape), loss)
             for t in traced:
                 if t.output.requires_grad:
                     t.output.retain_grad()

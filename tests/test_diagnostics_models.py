@@ -309,3 +309,21 @@ def test_bad_input_is_explained(all_models, batch, torch):
             diagnostics.activation_stats(all_models[kind], np.zeros((4, D_IN + 1), np.float32))
     with pytest.raises(ValueError, match="at least one sample"):
         diagnostics.activation_stats(all_models["torch"], np.zeros((0, D_IN), np.float32))
+    with pytest.raises(ValueError, match=r"integer class labels of shape \(n,\) in \[0, 2\]"):
+        diagnostics.gradient_stats(all_models["keras_sequential"], x, y + 1)
+    with pytest.raises(ValueError, match="integer class labels"):
+        diagnostics.gradient_stats(all_models["torch"], x, np.eye(CLASSES)[y])
+    with pytest.raises(ValueError, match="shaped like the model's output"):
+        diagnostics.gradient_stats(all_models["torch"], x, np.zeros((N, 2)), loss="mse")
+    with pytest.raises(ValueError, match="no weight layers"):
+        diagnostics.activation_stats(torch.nn.Sequential(torch.nn.ReLU()), x)
+
+
+def test_keras_model_without_input_is_built_on_the_batch(keras, batch):
+    x, y = batch
+    model = keras.Sequential([keras.layers.Dense(5, activation="sigmoid"), keras.layers.Dense(CLASSES)])
+    frame = diagnostics.gradient_stats(model, x, y)
+    assert list(frame["activation"]) == ["sigmoid", "linear"] and frame["weight_grad_norm"].gt(0).all()
+    stats = diagnostics.activation_stats(model, x)
+    sigmoid = next(iter(diagnostics.layer_activations(model, x).values()))
+    assert stats.loc[0, "frac_saturated"] == pytest.approx(np.mean((sigmoid < 0.01) | (sigmoid > 0.99)))
