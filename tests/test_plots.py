@@ -23,7 +23,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from course_utils import plots  # noqa: E402
 from course_utils.diagnostics import signal_propagation, signal_propagation_theory  # noqa: E402
-from course_utils.training import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +32,7 @@ def close_figures():
 
 
 def history(label, seed, values, framework="torch"):
+    History = pytest.importorskip("course_utils.training").History  # noqa: N806 - the class, by its name
     n = len(values)
     values = [float(v) for v in values]
     return History(framework=framework, epoch=list(range(1, n + 1)), loss=[1 - v for v in values], accuracy=values,
