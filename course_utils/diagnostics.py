@@ -314,6 +314,12 @@ def _shape_error(x: np.ndarray, model: Any, err: Exception) -> ValueError:
     return ValueError(f"x of shape {x.shape} does not fit this model, which expects {what}. ({err})")
 
 
+def _is_kernel(name: str, ndim: int) -> bool:
+    """A weight matrix of the layer: 2+ dimensions, and not a Bayesian layer's scale parameter rho
+    (sigma = softplus(rho), a parameter of the weights' distribution, not a weight)."""
+    return ndim >= 2 and "rho" not in name.rsplit("/", 1)[-1].split(".")[-1]
+
+
 def _check_has_weight_layers(weight_ids: dict[int, str], model: Any) -> None:
     if not weight_ids:
         raise ValueError(f"{type(model).__name__} has no weight layers (dense, convolution or recurrent) to describe.")
@@ -390,7 +396,7 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
     tensors = [t.output for t in traced]
     for t in traced:
         t.units = int(t.output.shape[-1])
-        t.weights = [w for w in t.module.trainable_weights if len(w.shape) >= 2]
+        t.weights = [w for w in t.module.trainable_weights if _is_kernel(w.path, len(w.shape))]
     if y is not None:
         variables = [w for t in traced for w in t.weights]
         grads = tape.gradient(loss_value, tensors + variables)
@@ -459,8 +465,8 @@ def _trace_torch(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
         t.unit_axis = 1 if out.ndim > 2 and type(t.module).__name__.startswith("Conv") else -1
         if t.unit_axis == -1:
             t.units = int(out.shape[-1])
-        params = [p for p in t.module.parameters(recurse=False) if p.ndim >= 2] or [
-            p for p in t.module.parameters() if p.ndim >= 2]
+        params = [p for name, p in t.module.named_parameters(recurse=False) if _is_kernel(name, p.ndim)] or [
+            p for name, p in t.module.named_parameters() if _is_kernel(name, p.ndim)]
         t.weights = [p.detach().cpu().numpy().copy() for p in params]
         if y is not None:
             t.grad = None if out.grad is None else out.grad.detach().cpu().numpy()
@@ -530,7 +536,9 @@ def gradient_stats(model: Any, x: Any, y: Any, loss: str = "cross_entropy") -> p
     One row per weight layer with columns ``layer``, ``depth``, ``activation``,
     ``weight_std`` (std of the layer's kernel entries), ``weight_grad_std`` and
     ``weight_grad_norm`` (std and Frobenius norm of dL/dW over the layer's
-    kernels -- every parameter with 2+ dimensions; biases excluded),
+    kernels -- every parameter with 2+ dimensions, so a recurrent layer's input
+    and recurrent kernels together, a Bayesian layer's means ``mu`` without its
+    scales ``rho``; biases excluded),
     ``grad_weight_ratio`` (``||dL/dW|| / ||W||``, the relative size of one
     plain gradient step), ``grad_std`` (std of the back-propagated gradient
     dL/da of the layer's activation, He et al. 2015, eq. 13), ``loss`` (the

@@ -327,3 +327,15 @@ def test_keras_model_without_input_is_built_on_the_batch(keras, batch):
     stats = diagnostics.activation_stats(model, x)
     sigmoid = next(iter(diagnostics.layer_activations(model, x).values()))
     assert stats.loc[0, "frac_saturated"] == pytest.approx(np.mean((sigmoid < 0.01) | (sigmoid > 0.99)))
+
+
+def test_bayesian_layers_report_their_means_not_their_scales(batch):
+    from course_utils import models
+
+    x, y = batch
+    for framework in ("keras", "torch"):
+        model = models.build_bayesian_mlp(framework, D_IN, [8], n_classes=CLASSES)
+        frame = diagnostics.gradient_stats(model, x, y)
+        # rho starts near softplus^-1(1e-3) = -6.9: mixed in, it would put the weights' std near 3.5
+        assert frame["weight_std"].lt(1.0).all(), framework
+        assert list(frame["layer"]) == ["hidden_1", "output"]
