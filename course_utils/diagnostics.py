@@ -63,6 +63,11 @@ from ._validation import check_choice, check_int, check_number
 from .models import ACTIVATIONS as _MODEL_ACTIVATIONS
 from .models import LEAKY_RELU_SLOPE, input_shape_of, weight_layers
 
+try:  # threadpoolctl comes with scikit-learn (mlxtend's dependency); without it BLAS keeps its threads
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - depends on the environment
+    threadpool_limits = None
+
 __all__ = [
     "ACTIVATIONS",
     "LEAKY_RELU_SLOPE",
@@ -90,7 +95,6 @@ SATURATION_THRESHOLD = 0.99
 SATURATING = ("sigmoid", "tanh")
 DYING = ("relu",)
 
-_SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
@@ -121,12 +125,6 @@ _NUMPY_ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable
         lambda z: special.ndtr(z) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z),
     ),
 }
-
-try:  # threadpoolctl comes with scikit-learn (mlxtend's dependency); without it BLAS keeps its threads
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover - depends on the environment
-    threadpool_limits = None
-
 
 #: The activations every builder and every diagnostic understands.
 ACTIVATIONS: tuple[str, ...] = tuple(_MODEL_ACTIVATIONS)
@@ -741,15 +739,16 @@ def _propagate_framework(framework: str, x: np.ndarray, activation: str, g_top: 
     g_x, rest = arrays[0], arrays[1:]
     g_z, g_h, g_w, zs, hs = (rest[k * depth: (k + 1) * depth] for k in range(5))
     rows = [_input_row(x, g_x)]
-    for i in range(depth):
-        rows.append({
-            "depth": i + 1,
-            **_summary(hs[i], activation),
-            "preact_std": _std(zs[i]),
-            "grad_std": _std(g_h[i]),
-            "preact_grad_std": _std(g_z[i]),
-            "weight_grad_std": _std(g_w[i]),
-        })
+    with np.errstate(over="ignore", invalid="ignore"):  # an exploding float32 net: inf/NaN statistics, no warnings
+        for i in range(depth):
+            rows.append({
+                "depth": i + 1,
+                **_summary(hs[i], activation),
+                "preact_std": _std(zs[i]),
+                "grad_std": _std(g_h[i]),
+                "preact_grad_std": _std(g_z[i]),
+                "weight_grad_std": _std(g_w[i]),
+            })
     return rows
 
 
