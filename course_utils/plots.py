@@ -135,6 +135,10 @@ def _ensure_theme() -> None:
         set_theme()
 
 
+# Backends that only write files: under them (e.g. MPLBACKEND=Agg in the tests) nothing else shows a figure.
+_FILE_BACKENDS = {"agg", "pdf", "pgf", "ps", "svg", "cairo", "template"}
+
+
 class CourseFigure(Figure):
     """A matplotlib Figure that Jupyter shows once, whether or not the call's result is assigned.
 
@@ -144,9 +148,9 @@ class CourseFigure(Figure):
     """
 
     def _ipython_display_(self) -> None:
-        inline = "inline" in matplotlib.get_backend()
-        if inline and plt.fignum_exists(getattr(self, "number", -1)):
-            return  # pyplot's inline backend shows it at the end of the cell
+        shows_itself = matplotlib.get_backend().lower() not in _FILE_BACKENDS  # inline, ipympl, nbagg, ...
+        if shows_itself and plt.fignum_exists(getattr(self, "number", -1)):
+            return  # pyplot's backend shows it (inline: at the end of the cell)
         from IPython.core.pylabtools import print_figure
         from IPython.display import display
 

@@ -260,12 +260,14 @@ def test_figure_is_shown_once_in_jupyter(monkeypatch, signal_frames):
     fig = plots.plot_layer_stats(signal_frames["he_normal"], "std")
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    fig._ipython_display_()  # under Agg (nbval, scripts) nothing else shows it: drawn as a PNG
+    assert len(shown) == 1 and "image/png" in shown[0][0]
     monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
     fig._ipython_display_()
-    assert shown == []  # pyplot's inline backend shows it at the end of the cell: no second copy
+    assert len(shown) == 1  # pyplot's inline backend shows it at the end of the cell: no second copy
     plt.close(fig)
     fig._ipython_display_()
-    assert len(shown) == 1 and "image/png" in shown[0][0]  # a figure pyplot no longer holds is drawn on request
+    assert len(shown) == 2  # a figure pyplot no longer holds (a later cell's `fig`) is drawn on request
 
 
 def test_plots_never_import_a_framework():
