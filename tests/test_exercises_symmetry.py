@@ -117,48 +117,61 @@ def test_strict_mode_raises(monkeypatch):
     assert symmetry.check_relu_mlp_gradients(_grads).passed
 
 
-# ------------------------------------------------------------------- distinct units
+# ------------------------------------------------------------------- first-step gradients
+
+_F0 = {"relu": (0.0, 0.0), "tanh": (0.0, 1.0), "sigmoid": (0.5, 0.25)}
 
 
-def _count(W, rtol=1e-5):
-    W = np.asarray(W)
-    kept = []
-    for col in W.T:
-        if not any(np.max(np.abs(col - k)) <= rtol * np.abs(W).max() for k in kept):
-            kept.append(col)
-    return len(kept)
+def _first_step(activation, hidden, output):
+    """The reasoning a learner should write: h = f(0) and f'(0) decide, W2 = 0 blocks dW1."""
+    f0, df0 = _F0[activation]
+    names = {"b2"}
+    if hidden == "random" or f0 != 0:
+        names.add("W2")
+    if output == "random" and (hidden == "random" or df0 != 0):
+        names |= {"W1", "b1"}
+    return names
 
 
-def test_count_solution_passes():
-    fb = symmetry.check_count_distinct_units(_count)
-    assert fb.passed and "ONE distinct unit" in fb.message
+def test_first_step_solution_passes():
+    fb = symmetry.check_first_step_gradients(_first_step)
+    assert fb.passed and "f'(0) = 0" in fb.message
 
 
-def test_count_rows_instead_of_columns():
-    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: _count(np.asarray(W).T, rtol))
-    assert not fb.passed and "ROWS" in fb.message
+def test_first_step_reference_table():
+    assert symmetry.reference_first_step("relu", "zeros", "random") == {"b2"}
+    assert symmetry.reference_first_step("tanh", "zeros", "random") == {"W1", "b1", "b2"}
+    assert symmetry.reference_first_step("sigmoid", "zeros", "zeros") == {"W2", "b2"}
+    assert symmetry.reference_first_step("relu", "random", "zeros") == {"W2", "b2"}
+    assert symmetry.reference_first_step("relu", "random", "random") == {"W1", "b1", "W2", "b2"}
 
 
-def test_count_exact_equality():
-    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: len({tuple(c) for c in np.asarray(W).T}))
-    assert not fb.passed and "float rounding" in fb.message
+def test_first_step_accepts_lists_and_d_prefix():
+    assert symmetry.check_first_step_gradients(lambda *a: sorted("d" + n for n in _first_step(*a))).passed
 
 
-def test_count_loose_tolerance():
-    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: _count(W, rtol=0.5))
-    assert not fb.passed and "too loose" in fb.message
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        # "zero init is fine for ReLU": claims W1 learns
+        (lambda a, h, o: _first_step(a, h, o) | ({"W1", "b1"} if o == "random" else set()), "relu'(0) = 0"),
+        # forgets that h = sigmoid(0) = 0.5 feeds W2
+        (lambda a, h, o: _first_step(a, h, o) - ({"W2"} if h == "zeros" else set()), "sigmoid(0) = 0.5"),
+        # forgets that a zero W2 blocks the gradient to W1
+        (lambda a, h, o: _first_step(a, h, o) | {"W1", "b1"} if (a, h) == ("relu", "random") else _first_step(a, h, o),
+         "W2 = 0 makes it zero"),
+        (lambda a, h, o: _first_step(a, h, o) - {"b2"}, "b2 always gets a gradient"),
+    ],
+)
+def test_first_step_typical_mistakes(answer, needle):
+    fb = symmetry.check_first_step_gradients(answer)
+    assert not fb.passed and needle in fb.message, fb.message
 
 
-def test_count_not_an_int_and_stub():
-    fb = symmetry.check_count_distinct_units(lambda W, rtol=1e-5: "three")
-    assert not fb.passed and "return an int" in fb.message
-    assert symmetry.check_count_distinct_units(_stub).status == "not done"
-
-
-def test_count_reference():
-    assert symmetry.reference_count_distinct_units(np.full((4, 7), 0.3)) == 1
-    assert symmetry.reference_count_distinct_units(np.eye(5)) == 5
-    assert symmetry.reference_count_distinct_units(np.zeros((3, 4))) == 1
+def test_first_step_bad_types_and_stub():
+    assert "return a set" in symmetry.check_first_step_gradients(lambda *a: 3).message
+    assert "unknown names" in symmetry.check_first_step_gradients(lambda *a: {"W3"}).message
+    assert symmetry.check_first_step_gradients(_stub).status == "not done"
 
 
 # ----------------------------------------------------------------------- initial loss

@@ -5,8 +5,8 @@ NumPy reference written here, and says *why* an answer is off:
 
 * :func:`check_relu_mlp_gradients` -- the backward pass of ``x -> ReLU(x W1 + b1) -> W2 + b2 ->
   softmax cross-entropy`` by hand, and what it gives when ``W1 = 0``;
-* :func:`check_count_distinct_units` -- how many *different* hidden units a weight matrix holds
-  (one, after a constant initialization);
+* :func:`check_first_step_gradients` -- which weights get a gradient at the first step, for
+  ReLU, tanh and sigmoid, with zero or random hidden and output layers;
 * :func:`check_initial_loss` -- the cross-entropy of a classifier whose last layer starts at zero.
 
 Nothing here imports TensorFlow or PyTorch.
@@ -24,9 +24,9 @@ from . import checker, close, fail, ok
 
 __all__ = [
     "reference_relu_mlp_gradients",
-    "reference_count_distinct_units",
+    "reference_first_step",
     "check_relu_mlp_gradients",
-    "check_count_distinct_units",
+    "check_first_step_gradients",
     "check_initial_loss",
 ]
 
@@ -74,21 +74,6 @@ def reference_relu_mlp_gradients(x: np.ndarray, y: np.ndarray, W1: np.ndarray, b
     slope = np.where(z1 > 0, 1.0, np.where(z1 == 0, relu_grad_at_zero, 0.0)) if relu_mask else 1.0
     dz1 = dh * slope
     return {"W1": x.T @ dz1, "b1": dz1.sum(axis=0), "W2": h.T @ ds, "b2": ds.sum(axis=0)}
-
-
-def reference_count_distinct_units(W: np.ndarray, rtol: float = 1e-5) -> int:
-    """How many different units (columns of a Keras-layout ``(in, out)`` kernel) ``W`` holds.
-
-    Two columns are the same unit when ``max |W[:, j] - W[:, k]| <= rtol * max |W|`` (a
-    tolerance, because float rounding can leave copies a few ulps apart).
-    """
-    W = np.asarray(W, dtype=np.float64)
-    scale = rtol * max(float(np.abs(W).max()), 1e-300)
-    kept: list[np.ndarray] = []
-    for column in W.T:
-        if not any(np.max(np.abs(column - k)) <= scale for k in kept):
-            kept.append(column)
-    return len(kept)
 
 
 # ------------------------------------------------------------------ helpers
@@ -177,44 +162,110 @@ def check_relu_mlp_gradients(relu_mlp_gradients: Callable[..., Any]) -> tuple[bo
               "h = relu(0) = 0 blocks dW2, relu'(0) = 0 blocks dW1: the network can only learn its output bias.")
 
 
-@checker("count the distinct hidden units")
-def check_count_distinct_units(count_distinct_units: Callable[..., Any]) -> tuple[bool, str]:
-    """Check ``count_distinct_units(W, rtol=1e-5) -> int`` (units are the columns of ``(in, out)``)."""
+_FIRST_STEP_ACTIVATIONS = ("relu", "tanh", "sigmoid")
+_STARTS = ("zeros", "random")
+# f(0) and f'(0) of each activation: what a unit outputs, and passes back, when its input is exactly 0.
+_AT_ZERO = {"relu": (0.0, 0.0), "tanh": (0.0, 1.0), "sigmoid": (0.5, 0.25)}
+
+
+def reference_first_step(activation: str, hidden: str, output: str) -> set[str]:
+    """Which of ``W1, b1, W2, b2`` get a non-zero gradient at the first step, measured on a small batch.
+
+    The network is ``x -> f(x W1 + b1) -> W2 + b2 -> softmax cross-entropy`` with zero biases;
+    ``hidden`` and ``output`` say whether ``W1`` and ``W2`` start at ``"zeros"`` or ``"random"``.
+    The batch's classes are deliberately unbalanced: with exactly balanced classes and all
+    logits zero, even ``db2 = mean(p - onehot)`` would vanish.
+    """
     rng = np.random.default_rng(0)
-    three = rng.normal(size=(20, 3))
-    cases = [
-        ("a random 20 x 8 kernel", rng.normal(size=(20, 8))),
-        ("a constant 20 x 8 kernel (every weight 0.1)", np.full((20, 8), 0.1)),
-        ("3 different columns, each repeated 3 times", np.repeat(three, 3, axis=1)),
-        # rows all equal, columns all different: a learner counting rows gets 1
-        ("a 5 x 8 kernel whose rows are equal (so its 8 columns all differ)", np.tile(rng.normal(size=(1, 8)), (5, 1))),
-        # copies 1e-9 apart (float rounding of a symmetric network) are the same unit
-        ("3 columns repeated, copies differing by 1e-9", np.repeat(three, 3, axis=1) + 1e-9 * rng.normal(size=(20, 9))),
-        # copies 1e-2 apart are distinct units: symmetry broken
-        ("3 columns repeated, copies differing by 1e-2", np.repeat(three, 3, axis=1) + 1e-2 * rng.normal(size=(20, 9))),
-    ]
-    for label, W in cases:
-        expected = reference_count_distinct_units(W)
-        got = count_distinct_units(W.copy())
-        try:
-            value = int(got)
-        except (TypeError, ValueError):
-            return fail(f"for {label} you returned {got!r}; return an int.")
-        if value == expected:
-            continue
-        if value == reference_count_distinct_units(W.T):
-            return fail(f"for {label} you returned {value}, the number of distinct ROWS; in Keras layout (in, out) "
-                        f"a unit is a COLUMN (expected {expected}). Loop over W.T, or compare W[:, j].")
-        if value > expected:
-            return fail(f"for {label} you returned {value}, expected {expected}: columns that differ only by float "
-                        "rounding are the same unit. Compare with a tolerance, e.g. "
-                        "np.max(np.abs(a - b)) <= rtol * np.abs(W).max().")
-        if 0 < value < expected:
-            return fail(f"for {label} you returned {value}, expected {expected}: you merged columns that really "
-                        "differ -- your tolerance is too loose; use rtol relative to the largest weight "
-                        "(1e-5 * max|W|).")
-        return fail(f"for {label} you returned {value}; expected {expected}.")
-    return ok("a constant initialization leaves ONE distinct unit however wide the layer is.")
+    n, d, k, c = 12, 5, 6, 3
+    x = rng.normal(size=(n, d))
+    y = np.array([0] * 6 + [1] * 4 + [2] * 2)
+    W1 = np.zeros((d, k)) if hidden == "zeros" else rng.normal(0, 0.5, size=(d, k))
+    W2 = np.zeros((k, c)) if output == "zeros" else rng.normal(0, 0.5, size=(k, c))
+    b1, b2 = np.zeros(k), np.zeros(c)
+    z1 = x @ W1 + b1
+    if activation == "relu":
+        h, slope = np.maximum(z1, 0), (z1 > 0).astype(float)  # relu'(0) = 0, as in both frameworks
+    elif activation == "tanh":
+        h = np.tanh(z1)
+        slope = 1 - h**2
+    else:
+        h = 1 / (1 + np.exp(-z1))
+        slope = h * (1 - h)
+    p = _softmax(h @ W2 + b2)
+    ds = p.copy()
+    ds[np.arange(n), y] -= 1
+    ds /= n
+    dz1 = (ds @ W2.T) * slope
+    grads = {"W1": x.T @ dz1, "b1": dz1.sum(0), "W2": h.T @ ds, "b2": ds.sum(0)}
+    return {name for name, g in grads.items() if np.abs(g).max() > 1e-12}
+
+
+def _names(result: Any) -> set[str] | None:
+    if isinstance(result, str):
+        result = [result]
+    try:
+        items = list(result)
+    except TypeError:
+        return None
+    out = set()
+    for item in items:
+        if not isinstance(item, str):
+            return None
+        key = item.strip()
+        key = key[1:] if key[:1] in ("d", "D") and len(key) > 1 else key  # accept "dW1" for "W1"
+        out.add(key.upper().replace("B", "b"))
+    return out
+
+
+def _why(name: str, activation: str, hidden: str, output: str, should: bool) -> str:
+    f0, df0 = _AT_ZERO[activation]
+    gets = "gets a" if should else "gets NO"
+    if name == "b2":
+        return ("b2 always gets a gradient: db2 = mean over the batch of (p - onehot(y)), which is zero only if the "
+                "predictions already match the labels' frequencies.")
+    if name == "W2":
+        if hidden == "zeros":
+            return (f"dW2 = h^T ds, and with W1 = 0 every h = {activation}(0) = {f0:g}: W2 {gets} a gradient"
+                    + (" (h = 0 blocks it)." if not should else " (h is not 0: every row gets the same one)."))
+        return "dW2 = h^T ds with h = f(x W1) non-zero for random W1: W2 gets a gradient."
+    # W1 and b1: dz1 = (ds W2^T) * f'(z1)
+    if output == "zeros":
+        return f"d{name} is built from ds W2^T, and W2 = 0 makes it zero: {name} gets NO gradient at the first step."
+    if hidden == "zeros":
+        return (f"d{name} = ... (ds W2^T) * {activation}'(z1), and with W1 = 0 every z1 is 0 where "
+                f"{activation}'(0) = {df0:g}: {name} {gets} a gradient.")
+    return f"with random W1 and W2, ds W2^T and {activation}'(z1) are non-zero: {name} gets a gradient."
+
+
+@checker("which weights learn at the first step")
+def check_first_step_gradients(first_step_gradients: Callable[..., Any]) -> tuple[bool, str]:
+    """Check ``first_step_gradients(activation, hidden, output) -> set of 'W1', 'b1', 'W2', 'b2'``.
+
+    Every combination of activation (relu, tanh, sigmoid), hidden start and output
+    start (zeros or random) is compared with :func:`reference_first_step`.
+    """
+    for activation in _FIRST_STEP_ACTIVATIONS:
+        for hidden in _STARTS:
+            for output in _STARTS:
+                expected = reference_first_step(activation, hidden, output)
+                raw = first_step_gradients(activation, hidden, output)
+                got = _names(raw)
+                case = f"{activation}, W1 = {hidden}, W2 = {output}"
+                if got is None:
+                    return fail(f"for {case} you returned {raw!r}; return a set of names such as {{'W2', 'b2'}}.")
+                unknown = got - set(_GRAD_KEYS)
+                if unknown:
+                    return fail(f"for {case} you returned unknown names {sorted(unknown)}; use 'W1', 'b1', 'W2', 'b2'.")
+                if got == expected:
+                    continue
+                wrong = sorted((got ^ expected), key=_GRAD_KEYS.index)
+                name = wrong[0]
+                return fail(f"for {case} you said {name} " + ("gets a" if name in got else "gets no")
+                            + f" gradient. {_why(name, activation, hidden, output, name in expected)}")
+    return ok("with random outgoing weights W2, a zero hidden layer is stuck only where f(0) = 0 AND f'(0) = 0 "
+              "(ReLU); tanh's slope 1 at 0 lets the gradient through, and the rows of W2 make it different for "
+              "every unit.")
 
 
 @checker("the loss of a zero last layer")
