@@ -611,6 +611,24 @@ def _signal_inputs(seed: int, n_samples: int, width: int, input_std: float) -> t
     return x, g_top, np.random.default_rng(w_seed)
 
 
+#: Statistics outside [1e-30, 1e30] send the NumPy path to float64: 8 orders of magnitude inside float32's
+#: limits (3.4e38, and 1.2e-38 where denormals begin), more than one layer can move a healthy signal.
+_FLOAT32_SAFE = (1e-30, 1e30)
+_SCALE_COLUMNS = ("std", "preact_std", "grad_std", "preact_grad_std", "weight_grad_std")
+
+
+def _fits_float32(rows: Sequence[dict[str, float]]) -> bool:
+    low, high = _FLOAT32_SAFE
+    for row in rows:
+        for key in _SCALE_COLUMNS:
+            v = row.get(key, math.nan)
+            if row["depth"] == 0 and key not in ("std", "grad_std"):
+                continue  # the input row has no pre-activation and no weights
+            if not (math.isfinite(v) and (v == 0.0 or low < v < high)):
+                return False
+    return True
+
+
 def _propagate_numpy(x: np.ndarray, kernels: Sequence[np.ndarray], activation: str, g_top: np.ndarray,
                      ) -> list[dict[str, float]]:
     """Forward x through h_l = f(h_{l-1} W_l), then back-propagate g_top = dL/dh_L by hand.
@@ -790,9 +808,11 @@ def signal_propagation(
     so He's 2/n keeps it constant and Glorot's 1/n halves it per layer).
 
     ``framework="numpy"`` (default) draws with ``init.sample`` and back-propagates
-    by hand (about 0.3 s for depth 50, width 256, 512 samples on one core);
-    ``"keras"``/``"torch"`` build the same network with the framework's
-    initializer adapter and use its autograd (slower; same statistics up to
+    by hand, in float32 with a float64 rerun when the signal leaves float32's
+    range (measured for depth 50, width 256, 512 samples: 0.2 s of one core
+    for he_normal/relu and glorot_normal/tanh, 0.4 s for orthogonal, whose QR
+    draws dominate); ``"keras"``/``"torch"`` build the same network with the
+    framework's initializer adapter and use its autograd (same statistics up to
     sampling noise). The inputs and the injected gradient are the same draws for
     every framework with the same ``seed``.
 
@@ -815,9 +835,13 @@ def signal_propagation(
         # orthogonal draws 10x slower).
         limit = threadpool_limits(1, user_api="blas") if threadpool_limits else contextlib.nullcontext()
         with limit:
-            kernels = [initializer.sample((width, width), seed=weight_rng, layout="keras").astype(np.float64)
-                       for _ in range(depth)]
-            rows = _propagate_numpy(x, kernels, activation, g_top)
+            kernels = [initializer.sample((width, width), seed=weight_rng, layout="keras") for _ in range(depth)]
+            # float32 first (half the time of float64, measured 0.13 s vs 0.28 s of arithmetic for depth 50);
+            # if the signal leaves float32's comfortable range (exploding past 1e30, or vanishing towards its
+            # denormals below 1e-30, where it would also crawl), the same draws again in float64.
+            rows = _propagate_numpy(x.astype(np.float32), kernels, activation, g_top.astype(np.float32))
+            if not _fits_float32(rows):
+                rows = _propagate_numpy(x, [k.astype(np.float64) for k in kernels], activation, g_top)
     else:
         rows = _propagate_framework(framework, x, activation, g_top, depth=depth, init=initializer, seed=seed)
     frame = pd.DataFrame(rows)

@@ -194,9 +194,27 @@ def test_theory_rejects_nonzero_mean_weights():
         signal_propagation_theory("ones", "relu", 3, 8)
 
 
-def test_exploding_network_gives_inf_not_an_error():
-    frame = signal_propagation(initializers.get("random_normal", std=1.0), "relu", 200, 64, n_samples=16)
-    assert not np.isfinite(frame["std"].iloc[-1]) or frame["std"].iloc[-1] > 1e100
+def test_exploding_and_vanishing_networks_keep_their_numbers():
+    """The fast float32 pass would overflow (3.4e38) or fall to 0; the float64 fallback keeps the numbers."""
+    big = signal_propagation(initializers.get("random_normal", std=1.0), "relu", 60, 64, n_samples=16)
+    # std x sqrt(64 / 2) = 5.7 per layer: ~1e45 at depth 60, past float32's 3.4e38
+    assert np.all(np.isfinite(big["std"])) and big["std"].iloc[-1] > 1e40
+    tiny = signal_propagation(initializers.get("random_normal", std=0.001), "relu", 50, 256, n_samples=16)
+    assert tiny["std"].iloc[-1] > 0 and tiny["std"].iloc[-1] < 1e-60  # x 0.011 per layer: ~1e-97
+    huge = signal_propagation(initializers.get("random_normal", std=1.0), "relu", 300, 64, n_samples=16)
+    assert not np.isfinite(huge["std"].iloc[-1])  # past float64 too: inf/NaN, not an error
+
+
+def test_float32_pass_matches_float64():
+    rng = np.random.default_rng(0)
+    kernels = [initializers.get("glorot_normal").sample((64, 64), seed=rng) for _ in range(10)]
+    x, g = rng.standard_normal((128, 64)), rng.standard_normal((128, 64))
+    for activation in ("tanh", "relu", "gelu"):
+        fast = diagnostics._propagate_numpy(x.astype(np.float32), kernels, activation, g.astype(np.float32))
+        exact = diagnostics._propagate_numpy(x, [k.astype(np.float64) for k in kernels], activation, g)
+        for a, b in zip(fast, exact, strict=True):
+            for key in ("std", "grad_std", "weight_grad_std", "frac_zero", "frac_saturated"):
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4, nan_ok=True), (activation, key)
 
 
 # ------------------------------------------------- the NumPy backward pass versus autograd
