@@ -209,7 +209,10 @@ def test_every_notebook_is_a_page(real_book, path):
 
     png_outputs = sum(1 for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
     if _makes_figures(nbformat.read(path, as_version=4)):
-        assert png_outputs >= 1, f"{path.name} draws figures but none came out (is MPLBACKEND leaking in?)"
+        assert png_outputs >= 1, (
+            f"{path.name} draws figures but none came out under the inline backend, as a learner's JupyterLab "
+            "would show them (a figure that suppresses its own display? MPLBACKEND leaking into the kernel?)"
+        )
     assert len(PNG_IMG.findall(page)) >= png_outputs, f"{path.name}: not every figure is embedded in its page"
 
     assert f"urlpath=lab/tree/notebooks/{path.name}" in page
