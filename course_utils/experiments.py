@@ -34,7 +34,19 @@ from typing import Any
 from . import config
 from ._validation import check_int
 
-__all__ = ["sweep", "run_key", "clear_cache", "summarize"]
+__all__ = [
+    "sweep",
+    "run_key",
+    "clear_cache",
+    "summarize",
+    "compare",
+    "curves",
+    "cached_dataset",
+    "train_mlp",
+    "signal_summary",
+    "init_label",
+    "time_init",
+]
 
 
 @functools.lru_cache(maxsize=1)
@@ -169,13 +181,33 @@ def sweep(
                 _write(path, record)
         rows.append({**{k: _display(v) for k, v in params.items()}, "seed": seed, **record["metrics"],
                      "seconds": record["seconds"], "cached": cached})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["parameters"] = [*names, "seed"]  # which columns are the configuration (see curves())
+    return table
+
+
+def init_label(initializer: Any) -> str:
+    """A readable name for a scheme: ``he_normal``, or ``random_normal(std=0.01)`` when its
+    parameters differ from the registry's defaults (so two scales of one scheme stay apart)."""
+    from . import initializers
+
+    if isinstance(initializer, str):
+        return initializer
+    try:
+        defaults = initializers.get(initializer.name).params
+    except (ValueError, TypeError):  # not a registry name: show every parameter
+        defaults = {}
+    changed = {k: v for k, v in initializer.params.items() if defaults.get(k, object()) != v}
+    if not changed:
+        return initializer.name
+    return initializer.name + "(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                             for k, v in changed.items()) + ")"
 
 
 def _display(value: Any) -> Any:
-    """How a parameter appears in the result table (an Initializer shows as its name)."""
+    """How a parameter appears in the result table (an Initializer shows as its label)."""
     if hasattr(value, "name") and hasattr(value, "params"):
-        return value.name
+        return init_label(value)
     if isinstance(value, list):
         return tuple(value)
     return value
@@ -208,3 +240,205 @@ def clear_cache() -> int:
         path.unlink()
         removed += 1
     return removed
+
+
+def compare(table, column: str, a: Any, b: Any, metric: str, *, pair_on: Sequence[str] | str = "seed",
+            confidence: float = 0.95) -> dict[str, Any]:
+    """Is ``a`` better than ``b``? The paired difference ``metric(a) - metric(b)`` with a t-interval.
+
+    Runs are paired on ``pair_on`` (default the seed: the same seed gives both
+    runs the same data order and dropout masks, so pairing removes that part of
+    the noise). The interval is ``mean(d) +/- t_{(1+confidence)/2, n-1} sd(d) / sqrt(n)``
+    over the ``n`` paired differences ``d``; every other column of ``table`` must
+    be the same within a pair (filter the table first).
+
+    Returns a dict: ``mean``, ``sd``, ``n``, ``ci_low``, ``ci_high``, ``resolved``
+    (the interval excludes 0), ``wins`` (pairs where ``a`` is ahead), ``losses``,
+    ``differences`` (list, in ``pair_on`` order).
+    """
+    from scipy import stats
+
+    keys = [pair_on] if isinstance(pair_on, str) else list(pair_on)
+    for name in (column, metric, *keys):
+        if name not in table.columns:
+            raise ValueError(f"{name!r} is not a column; columns are {list(table.columns)}.")
+    left = table[table[column] == a].set_index(keys)[metric]
+    right = table[table[column] == b].set_index(keys)[metric]
+    if left.empty or right.empty:
+        missing = a if left.empty else b
+        raise ValueError(f"no runs with {column} == {missing!r}; values are {sorted(map(str, set(table[column])))}.")
+    if not left.index.is_unique or not right.index.is_unique:
+        raise ValueError(f"pairs are not unique on {keys}: filter the table so that one run per {keys} remains "
+                         f"for each {column}.")
+    d = (left - right).dropna().sort_index()
+    n = len(d)
+    if n == 0:
+        raise ValueError(f"no {keys} value has runs of both {a!r} and {b!r}.")
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n) if n > 1 else math.nan
+    low, high = mean - half, mean + half
+    return {"mean": mean, "sd": sd, "n": n, "ci_low": low, "ci_high": high,
+            "resolved": bool(n > 1 and (low > 0 or high < 0)), "wins": int((d > 0).sum()),
+            "losses": int((d < 0).sum()), "differences": [float(v) for v in d]}
+
+
+def curves(table, column: str = "history"):
+    """The per-epoch curves stored by :func:`train_mlp` as one long DataFrame for
+    :func:`course_utils.plots.plot_learning_curves`: columns ``epoch``, ``metric``,
+    ``value``, ``run`` and every parameter column of ``table`` (init, framework, seed, ...)."""
+    import pandas as pd
+
+    if column not in table.columns:
+        raise ValueError(f"{column!r} is not a column; train_mlp() stores the curves in 'history'.")
+    params = [c for c in table.attrs.get("parameters", table.columns) if c in table.columns
+              and not isinstance(table[c].iloc[0], (dict, list)) and c not in ("seconds", "cached")]
+    frames = []
+    for run, (_, row) in enumerate(table.iterrows()):
+        history = row[column]
+        epochs = history["epoch"]
+        for metric, values in history.items():
+            if metric == "epoch":
+                continue
+            frames.append(pd.DataFrame({"epoch": epochs, "metric": metric, "value": values, "run": run,
+                                        **{c: row[c] for c in params if c not in ("epoch", "metric", "value")}}))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------ ready-made runs
+
+
+@functools.lru_cache(maxsize=8)
+def cached_dataset(name: str, n_train: int | None = None, seed: int = 0):
+    """``data.load_dataset(name, subset=n_train, flatten=True, seed=seed)``, loaded once per kernel.
+
+    The arrays are shared between runs, so treat them as read-only.
+    """
+    from . import data
+
+    return data.load_dataset(name, subset=n_train, flatten=True, seed=seed)
+
+
+def train_mlp(
+    framework: str,
+    init: Any,
+    seed: int,
+    *,
+    dataset: str = "mnist",
+    n_train: int | None = None,
+    hidden: int | Sequence[int] = 512,
+    depth: int | None = None,
+    activation: str = "relu",
+    dropout: float = 0.2,
+    epochs: int = 5,
+    batch_size: int = 32,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    output_init: Any = "glorot_uniform",
+    bias_init: Any = "zeros",
+    train_loss: bool = False,
+) -> dict[str, Any]:
+    """One training run of an MLP on flattened images, as a row of metrics for :func:`sweep`.
+
+    The defaults are the classic experiment: 784 -> Dense(512, ReLU) -> Dropout(0.2)
+    -> Dense(10), Adam (lr 1e-3), batch 32, 5 epochs, with ``init`` on the hidden
+    layer(s) and the output layer left at Keras's default (``glorot_uniform``)
+    and zero biases, as in ``keras.layers.Dense``. ``depth`` repeats an int
+    ``hidden`` (``hidden=256, depth=10``: ten hidden layers).
+
+    Returns ``val_accuracy``, ``val_loss``, ``loss``, ``accuracy`` (last epoch),
+    ``seconds_per_epoch`` (median over epochs: the first Keras epoch also builds
+    the graph), ``build_seconds`` (building the model, initializers included),
+    with ``train_loss=True`` the loss on the whole training subset after training,
+    in inference mode (``final_train_loss``; trainability), and ``history``:
+    the per-epoch curves (for :func:`curves`).
+    """
+    import statistics
+
+    from . import models, training
+
+    ds = cached_dataset(dataset, n_train)
+    start = time.perf_counter()
+    model = models.build_mlp(framework, ds.x_train.shape[1], hidden, activation, init, bias_init=bias_init,
+                             dropout=dropout, n_classes=ds.n_classes, output_init=output_init, seed=seed, depth=depth)
+    build = time.perf_counter() - start
+    hist = training.train(model, ds, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, seed=seed,
+                          progress=False)
+    out = {"val_accuracy": hist.val_accuracy[-1], "val_loss": hist.val_loss[-1], "loss": hist.loss[-1],
+           "accuracy": hist.accuracy[-1], "seconds_per_epoch": statistics.median(hist.seconds_per_epoch),
+           "build_seconds": build}
+    if train_loss:
+        out["final_train_loss"] = training.evaluate(model, ds.x_train, ds.y_train)["loss"]
+    out["history"] = {"epoch": hist.epoch, "val_accuracy": hist.val_accuracy, "val_loss": hist.val_loss,
+                      "loss": hist.loss, "accuracy": hist.accuracy, "seconds_per_epoch": hist.seconds_per_epoch}
+    return out
+
+
+def signal_summary(init: Any, activation: str, depth: int, seed: int, *, width: int = 256,
+                   n_samples: int = 512) -> dict[str, float]:
+    """How well an untrained ``depth``-layer plain network preserves its signal, in three numbers.
+
+    From :func:`course_utils.diagnostics.signal_propagation` (NumPy, cheap):
+
+    * ``forward_ratio`` = std(z_depth) / std(z_1), the pre-activation std of the last
+      layer over the first's (1: the forward signal keeps its scale);
+    * ``backward_ratio`` = std(dL/dW_1) / std(dL/dW_depth), the weight-gradient std of
+      the first layer over the last's (1: every layer learns at the same rate);
+    * ``decades`` = max(|log10 forward_ratio|, |log10 backward_ratio|): how many
+      orders of magnitude the worse of the two is off (0 is perfect; NaN or
+      infinite ratios -- an overflow -- count as ``inf``).
+    """
+    from . import diagnostics
+
+    frame = diagnostics.signal_propagation(init, activation, depth, width, n_samples=n_samples, seed=seed)
+    layers = frame[frame["depth"] >= 1]
+    forward = float(layers["preact_std"].iloc[-1] / layers["preact_std"].iloc[0])
+    backward = float(layers["weight_grad_std"].iloc[0] / layers["weight_grad_std"].iloc[-1])
+
+    def decades(ratio: float) -> float:
+        if not math.isfinite(ratio) or ratio <= 0:
+            return math.inf
+        return abs(math.log10(ratio))
+
+    return {"forward_ratio": forward, "backward_ratio": backward,
+            "decades": max(decades(forward), decades(backward))}
+
+
+def time_init(init: Any, shape: Sequence[int], framework: str = "torch", *, repeats: int = 3) -> float:
+    """Seconds to draw one weight tensor of ``shape`` (Keras layout ``(in, out)``) with ``init``:
+    the best of ``repeats`` draws (the minimum: other processes only ever add time).
+
+    ``framework``: ``"numpy"`` (the registry's reference ``sample``), ``"torch"``
+    (``apply_torch_`` on a tensor of the transposed shape) or ``"keras"`` (the
+    Keras initializer called on the shape). The cost of an initializer is paid
+    once per model build; orthogonal's QR decomposition costs ``O(n^3)`` for an
+    ``n x n`` layer where a normal draw costs ``O(n^2)``.
+    """
+    from . import frameworks, initializers
+
+    repeats = check_int("repeats", repeats, low=1)
+    initializer = initializers.get(init)
+    shape = tuple(int(s) for s in shape)
+    if framework == "numpy":
+        def draw(i: int) -> Any:
+            return initializer.sample(shape, seed=i)
+    else:
+        fw = frameworks.check_framework(framework)
+        if fw == "torch":
+            torch = frameworks.torch()
+            tensor = torch.empty(tuple(reversed(shape[-2:])) if len(shape) == 2 else shape)
+            generator = torch.Generator().manual_seed(0)
+
+            def draw(i: int) -> Any:
+                return initializer.apply_torch_(tensor, generator=generator)
+        else:
+            keras = frameworks.keras()
+
+            def draw(i: int) -> Any:
+                return keras.ops.convert_to_numpy(initializer.to_keras(seed=i)(shape))
+    best = math.inf
+    for i in range(repeats):
+        start = time.perf_counter()
+        draw(i)
+        best = min(best, time.perf_counter() - start)
+    return best

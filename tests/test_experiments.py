@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from course_utils import experiments
@@ -68,3 +70,130 @@ def test_bad_input_is_explained():
         experiments.sweep("not a function", {"x": [1]})
     with pytest.raises(ValueError, match="metric"):
         experiments.summarize(experiments.sweep(_square, {"x": [1]}), "x", "nope")
+
+
+# ------------------------------------------------------------------ additions for notebooks 11-12
+
+
+def _metric(init, seed, offset=0.0):
+    return {"acc": {"a": 0.9, "b": 0.8}[init] + offset + 0.01 * seed}
+
+
+def test_initializer_objects_show_with_their_parameters():
+    from course_utils import initializers
+
+    small = initializers.get("random_normal", std=0.01)
+    assert experiments.init_label(small) == "random_normal(std=0.01)"
+    assert experiments.init_label(initializers.get("he_normal")) == "he_normal"
+    assert experiments.init_label("he_normal") == "he_normal"
+
+    def run(init, seed):
+        return {"std": init.params["std"]}
+
+    table = experiments.sweep(run, {"init": [small, initializers.get("random_normal", std=0.1)]})
+    assert table.init.tolist() == ["random_normal(std=0.01)", "random_normal(std=0.1)"]
+    assert table.attrs["parameters"] == ["init", "seed"]
+
+
+def test_compare_pairs_by_seed_and_gives_a_t_interval():
+    import pandas as pd
+    from scipy import stats
+
+    rows = [{"init": i, "seed": s, "acc": v} for s, (a, b) in enumerate([(0.91, 0.90), (0.92, 0.90), (0.90, 0.91)])
+            for i, v in (("a", a), ("b", b))]
+    c = experiments.compare(pd.DataFrame(rows), "init", "a", "b", "acc")
+    d = [0.01, 0.02, -0.01]
+    assert c["n"] == 3 and c["differences"] == pytest.approx(d)
+    assert c["mean"] == pytest.approx(sum(d) / 3)
+    sd = pd.Series(d).std()
+    assert c["ci_high"] - c["mean"] == pytest.approx(stats.t.ppf(0.975, 2) * sd / 3**0.5)
+    assert (c["wins"], c["losses"], c["resolved"]) == (2, 1, False)
+    clear = experiments.compare(pd.DataFrame([{"init": i, "seed": s, "acc": (1.0 if i == "a" else 0.0) + s / 100}
+                                              for s in range(3) for i in "ab"]), "init", "a", "b", "acc")
+    assert clear["resolved"] and clear["ci_low"] == pytest.approx(1.0)
+
+
+def test_compare_explains_bad_input():
+    import pandas as pd
+
+    table = pd.DataFrame([{"init": "a", "seed": 0, "acc": 1.0}, {"init": "b", "seed": 0, "acc": 0.5}])
+    with pytest.raises(ValueError, match="no runs with init == 'c'"):
+        experiments.compare(table, "init", "a", "c", "acc")
+    with pytest.raises(ValueError, match="not a column"):
+        experiments.compare(table, "init", "a", "b", "loss")
+    doubled = pd.concat([table, table])
+    with pytest.raises(ValueError, match="not unique"):
+        experiments.compare(doubled, "init", "a", "b", "acc")
+    one = experiments.compare(table, "init", "a", "b", "acc")
+    assert one["n"] == 1 and one["mean"] == 0.5 and not one["resolved"]
+
+
+def test_curves_expand_histories_for_plots():
+    def run(init, seed):
+        return {"val_accuracy": 0.5, "history": {"epoch": [1, 2], "val_accuracy": [0.4, 0.5 + seed],
+                                                 "loss": [2.0, 1.0]}}
+
+    table = experiments.sweep(run, {"init": ["a", "b"]}, seeds=[0, 1])
+    long = experiments.curves(table)
+    assert set(long.columns) >= {"epoch", "metric", "value", "run", "init", "seed"}
+    assert "val_accuracy" not in long.columns  # metrics stay rows, not parameter columns
+    assert len(long) == 4 * 2 * 2
+    last = long[(long.metric == "val_accuracy") & (long.epoch == 2) & (long.init == "b")]
+    assert sorted(last.value) == [0.5, 1.5]
+    from course_utils import plots
+
+    plots.plot_learning_curves(long, by="init")  # the frame is what plots expects
+    with pytest.raises(ValueError, match="history"):
+        experiments.curves(table.drop(columns="history"))
+
+
+def test_train_mlp_is_the_classic_model_and_caches(monkeypatch):
+    """One tiny real run per framework: metrics, curves, and the sweep's cache."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 64)
+
+    class Small:
+        x_train, y_train, x_test, y_test = x, y, x[:32], y[:32]
+        n_classes = 10
+
+    experiments.cached_dataset.cache_clear()
+    monkeypatch.setattr(experiments, "cached_dataset", lambda name, n=None, seed=0: Small)
+    table = experiments.sweep(experiments.train_mlp, {"framework": ["torch"], "init": ["zeros", "he_normal"]},
+                              seeds=[0], epochs=2, hidden=16, batch_size=32, train_loss=True)
+    assert set(table.columns) >= {"val_accuracy", "val_loss", "loss", "seconds_per_epoch", "build_seconds",
+                                  "final_train_loss", "history"}
+    assert table.history.iloc[0]["epoch"] == [1, 2] and len(table.history.iloc[0]["val_accuracy"]) == 2
+    zeros = table.set_index("init").loc["zeros"]
+    # zero hidden weights and zero biases: the hidden layer outputs 0, so only the output bias learns
+    assert zeros["final_train_loss"] >= 2.0
+    again = experiments.sweep(experiments.train_mlp, {"framework": ["torch"], "init": ["zeros", "he_normal"]},
+                              seeds=[0], epochs=2, hidden=16, batch_size=32, train_loss=True)
+    assert again.cached.all() and again.val_loss.tolist() == table.val_loss.tolist()
+
+
+def test_signal_summary_separates_good_and_bad_scales():
+    good = experiments.signal_summary("he_normal", "relu", 20, seed=0, width=64, n_samples=128)
+    bad = experiments.signal_summary("glorot_normal", "relu", 20, seed=0, width=64, n_samples=128)
+    # He keeps n Var(w) / 2 = 1 per ReLU layer; Glorot halves the variance: 2^-10 in std over 20 layers
+    assert good["decades"] < 0.5
+    assert 2.0 < -math.log10(bad["forward_ratio"]) < 4.0 and bad["decades"] >= 2.0
+    boom = experiments.signal_summary(experiments_initializer("random_normal", std=1.0), "relu", 50, seed=0,
+                                      width=64, n_samples=16)
+    assert boom["decades"] > 10
+
+
+def experiments_initializer(name, **params):
+    from course_utils import initializers
+
+    return initializers.get(name, **params)
+
+
+def test_time_init_measures_one_draw():
+    for framework in ("numpy", "torch"):
+        seconds = experiments.time_init("he_normal", (64, 32), framework, repeats=2)
+        assert 0 < seconds < 5
+    with pytest.raises(ValueError):
+        experiments.time_init("he_normal", (8, 8), "jax")
