@@ -126,7 +126,7 @@ def _sizes(argument: str, hidden: Any, depth: int | None) -> list[int]:
             return []
         try:
             return list(check_shape(argument, tuple(hidden)))
-        except (TypeError, ValueError):
+        except TypeError:
             pass
     raise TypeError(
         f"{argument} must be an int (one hidden layer of that width) or a list of ints such as "

@@ -1,0 +1,368 @@
+"""Benchmark: one epoch of the classic Fashion-MNIST MLP, classic code vs course_utils, in one run.
+
+The model: 784-512 (ReLU) - dropout 0.2 - 10, Adam (lr 1e-3), batch 32, one
+epoch over the 60,000 training images, validation on the 10,000 test images.
+Variants, each in a fresh subprocess so each has its own peak memory:
+
+  a  classic Keras: keras.Sequential + model.fit with its defaults (verbose=0)
+  b  classic PyTorch: a loop over DataLoader(TensorDataset, batch_size=32, shuffle=True)
+  c  course_utils.train with a Keras model from course_utils.models.build_mlp
+  d  course_utils.train with a PyTorch model from build_mlp
+  e  the floor: the same matrix products alone in PyTorch (forward x W1, h W2; backward
+     g^T h, g W2^T, dh^T x per batch), no autograd, no optimizer, no data shuffling cost
+  k  one kernel as a learner has it: import course_utils, load the data with
+     load_dataset, import BOTH frameworks, train one model (Keras) with train()
+  t  the same, training the PyTorch model
+
+Variants a and b never import course_utils (its import sets thread limits);
+they read the same arrays from a .npy copy that the parent writes once.
+Seconds are the wall time of the fit/train call (one epoch + validation,
+including Keras's graph building), never imports or data loading.
+Rounds interleave the variants so that load from other processes spreads
+over all of them; the table reports medians (and minima) over rounds.
+
+Usage:  python bench/bench_training.py [--rounds 3] [--variants abcdekt] [--out bench/RESULTS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CACHE = HERE / "artifacts" / "fashion_mnist"
+ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+EPOCHS = 1
+BATCH = 32
+HIDDEN = 512
+DROPOUT = 0.2
+LR = 1e-3
+SEED = 0
+
+DESCRIPTIONS = {
+    "a": "classic Keras (`model.fit` defaults)",
+    "b": "classic PyTorch (`DataLoader` loop)",
+    "c": "course_utils.train, Keras",
+    "d": "course_utils.train, PyTorch",
+    "e": "floor: matrix products alone (PyTorch)",
+    "k": "one kernel, both frameworks imported, Keras model trained",
+    "t": "one kernel, both frameworks imported, PyTorch model trained",
+}
+
+
+# ----------------------------------------------------------------- child side
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def _load_cached():
+    import numpy as np
+
+    return [np.load(CACHE / f"{name}.npy") for name in ARRAYS]
+
+
+def child_a() -> dict:
+    xtr, ytr, xte, yte = _load_cached()
+    import keras
+
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(HIDDEN, activation="relu"),
+        keras.layers.Dropout(DROPOUT),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(LR), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    t0 = time.perf_counter()
+    hist = model.fit(xtr, ytr, batch_size=BATCH, epochs=EPOCHS, validation_data=(xte, yte), verbose=0)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "val_accuracy": float(hist.history["val_accuracy"][-1])}
+
+
+def child_b() -> dict:
+    xtr, ytr, xte, yte = _load_cached()
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(SEED)
+    model = nn.Sequential(nn.Linear(784, HIDDEN), nn.ReLU(), nn.Dropout(DROPOUT), nn.Linear(HIDDEN, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = nn.CrossEntropyLoss()
+    train_loader = DataLoader(TensorDataset(torch.from_numpy(xtr), torch.from_numpy(ytr)), batch_size=BATCH,
+                              shuffle=True)
+    test_loader = DataLoader(TensorDataset(torch.from_numpy(xte), torch.from_numpy(yte)), batch_size=1000)
+    t0 = time.perf_counter()
+    for _ in range(EPOCHS):
+        model.train()
+        for xb, yb in train_loader:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for xb, yb in test_loader:
+                correct += (model(xb).argmax(1) == yb).sum().item()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "val_accuracy": correct / len(yte), "threads": torch.get_num_threads()}
+
+
+def _course_train(framework: str, data) -> dict:
+    from course_utils import models, training
+
+    model = models.build_mlp(framework, 784, HIDDEN, "relu", init="he_normal", dropout=DROPOUT, seed=SEED)
+    t0 = time.perf_counter()
+    hist = training.train(model, data, epochs=EPOCHS, batch_size=BATCH, optimizer="adam", lr=LR, seed=SEED,
+                          progress=False)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "val_accuracy": hist.final("val_accuracy"), "threads": hist.config["threads"],
+            "steps_per_execution": hist.config.get("steps_per_execution")}
+
+
+def child_c() -> dict:
+    return _course_train("keras", tuple(_load_cached()))
+
+
+def child_d() -> dict:
+    return _course_train("torch", tuple(_load_cached()))
+
+
+def child_e() -> dict:
+    import course_utils  # noqa: F401 - same thread settings as d
+    from course_utils import frameworks
+
+    torch = frameworks.torch()
+    xtr, _, _, _ = _load_cached()
+    X = torch.from_numpy(xtr)
+    g = torch.Generator().manual_seed(SEED)
+    w1, b1 = torch.randn(HIDDEN, 784, generator=g) * 0.05, torch.zeros(HIDDEN)
+    w2, b2 = torch.randn(10, HIDDEN, generator=g) * 0.05, torch.zeros(10)
+    h = torch.empty(BATCH, HIDDEN)
+    out = torch.empty(BATCH, 10)
+    dw2, dh, dw1 = torch.empty(10, HIDDEN), torch.empty(BATCH, HIDDEN), torch.empty(HIDDEN, 784)
+    t0 = time.perf_counter()
+    for _ in range(EPOCHS):
+        perm = torch.randperm(len(X), generator=g)
+        for idx in perm.split(BATCH):
+            if len(idx) != BATCH:  # the preallocated buffers hold full batches; the partial one is the same work
+                continue
+            xb = X.index_select(0, idx)
+            torch.addmm(b1, xb, w1.t(), out=h)
+            h.relu_()
+            torch.addmm(b2, h, w2.t(), out=out)
+            torch.mm(out.t(), h, out=dw2)  # dL/dW2 (out stands in for dL/dlogits: same shape, same cost)
+            torch.mm(out, w2, out=dh)  # dL/dh
+            torch.mm(dh.t(), xb, out=dw1)  # dL/dW1
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "val_accuracy": float("nan"), "threads": torch.get_num_threads()}
+
+
+def _one_kernel(framework: str) -> dict:
+    from course_utils import data, frameworks
+
+    ds = data.load_dataset("fashion_mnist", flatten=True)
+    frameworks.keras()
+    frameworks.torch()
+    return _course_train(framework, ds)
+
+
+def child_k() -> dict:
+    return _one_kernel("keras")
+
+
+def child_t() -> dict:
+    return _one_kernel("torch")
+
+
+CHILDREN = {"a": child_a, "b": child_b, "c": child_c, "d": child_d, "e": child_e, "k": child_k, "t": child_t}
+
+
+def run_child(variant: str) -> None:
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    result = CHILDREN[variant]()
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print("BENCH_RESULT " + json.dumps(result))
+
+
+# ---------------------------------------------------------------- parent side
+
+
+def prepare_data() -> str:
+    """Write the arrays the children read, once; return where the data came from."""
+    sys.path.insert(0, str(REPO))
+    from course_utils import data
+
+    ds = data.load_dataset("fashion_mnist", flatten=True)
+    if ds.is_fallback or len(ds.x_train) != 60_000:
+        raise SystemExit(f"the benchmark needs the full Fashion-MNIST (60,000 images); got {ds!r}. "
+                         "Install it with `apt-get install -y dataset-fashion-mnist`.")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    import numpy as np
+
+    for name in ARRAYS:
+        path = CACHE / f"{name}.npy"
+        arr = getattr(ds, name)
+        if not path.exists() or np.load(path, mmap_mode="r").shape != arr.shape:
+            np.save(path, arr)
+    return ds.source
+
+
+def _loadavg() -> float:
+    return os.getloadavg()[0]
+
+
+def spawn(variant: str) -> dict:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.pop("COURSE_PROFILE", None)
+    load_before = _loadavg()
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", variant], capture_output=True,
+                          text=True, env=env, cwd=REPO, check=False)
+    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("BENCH_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise SystemExit(f"variant {variant} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    result = json.loads(line.removeprefix("BENCH_RESULT "))
+    result["load_before"] = load_before
+    return result
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "platform": platform.platform()}
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown"
+    info["cpu"] = model
+    info["cpus_usable"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        mem_kb = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
+                          if ln.startswith("MemTotal")))
+        info["memory_gb"] = round(mem_kb / 2**20, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    from importlib.metadata import version
+
+    for dist in ("tensorflow-cpu", "keras", "torch", "numpy"):
+        try:
+            info[dist] = version(dist)
+        except Exception:  # noqa: BLE001 - a missing package is reported as such
+            info[dist] = "not installed"
+    return info
+
+
+def summarize(results: dict[str, list[dict]]) -> dict[str, dict]:
+    out = {}
+    for v, runs in results.items():
+        secs = [r["seconds"] for r in runs]
+        accs = [r["val_accuracy"] for r in runs if r["val_accuracy"] == r["val_accuracy"]]
+        out[v] = {
+            "median_s": statistics.median(secs), "min_s": min(secs), "max_s": max(secs), "runs": len(runs),
+            "val_accuracy": statistics.mean(accs) if accs else float("nan"),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "threads": runs[0].get("threads"), "steps_per_execution": runs[0].get("steps_per_execution"),
+        }
+    return out
+
+
+def render(summary: dict[str, dict], mach: dict, source: str, rounds: int, loads: list[float],
+           started: str) -> str:
+    def ratio(num: str, den: str, key: str = "median_s") -> str:
+        if num in summary and den in summary:
+            return f"{summary[num][key] / summary[den][key]:.2f}x"
+        return "n/a"
+
+    lines = [
+        "# Benchmark: one epoch of the classic Fashion-MNIST MLP",
+        "",
+        f"Run {started} by `bench/bench_training.py` (`make bench`), {rounds} round(s), variants interleaved, "
+        "each variant in its own fresh process.",
+        "",
+        "Model 784-512 (ReLU) - dropout 0.2 - 10, Adam lr 1e-3, batch 32, one epoch over the 60,000 "
+        f"training images + validation on the 10,000 test images. Data: {source}.",
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in mach.items()) + ".",
+        f"Load average (1 min) before each run: min {min(loads):.2f}, median {statistics.median(loads):.2f}, "
+        f"max {max(loads):.2f} (other work shares these CPUs; see the spread of seconds).",
+        "",
+        "| variant | seconds/epoch (median) | min | max | val accuracy (mean) | peak RSS (MB) | threads |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for v, s in summary.items():
+        acc = "-" if s["val_accuracy"] != s["val_accuracy"] else f"{100 * s['val_accuracy']:.2f}%"
+        lines.append(f"| ({v}) {DESCRIPTIONS[v]} | {s['median_s']:.2f} | {s['min_s']:.2f} | {s['max_s']:.2f} | "
+                     f"{acc} | {s['peak_rss_mb']:.0f} | {s['threads'] or '-'} |")
+    lines += [
+        "",
+        "Ratios of medians (targets in brackets):",
+        "",
+        f"- (a)/(c) Keras speed-up: **{ratio('a', 'c')}** [>= 1.6x]",
+        f"- (b)/(d) PyTorch speed-up: **{ratio('b', 'd')}** [>= 2x]",
+        f"- (d)/(e) PyTorch over the floor: **{ratio('d', 'e')}** [<= 3x]",
+    ]
+    if "a" in summary and "c" in summary:
+        lines.append(f"- accuracy (c) - (a): {100 * (summary['c']['val_accuracy'] - summary['a']['val_accuracy']):+.2f} "
+                     "points; (d) - (b): "
+                     + (f"{100 * (summary['d']['val_accuracy'] - summary['b']['val_accuracy']):+.2f} points"
+                        if "d" in summary and "b" in summary else "n/a") + " [within 1 point]")
+    both = [summary[v]["peak_rss_mb"] for v in ("k", "t") if v in summary]
+    if both:
+        lines.append(f"- peak RSS of one kernel importing both frameworks and training one model: "
+                     f"**{max(both):.0f} MB** [< 1500 MB]")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all variants (default 3)")
+    parser.add_argument("--variants", default="abcdekt", help="which variants to run (default abcdekt)")
+    parser.add_argument("--out", default=None, help="write the table into this Markdown file (default: print)")
+    parser.add_argument("--json", default=None, help="also write raw results as JSON here")
+    args = parser.parse_args(argv)
+    if args.child:
+        run_child(args.child)
+        return 0
+    variants = [v for v in args.variants if v in CHILDREN]
+    if not variants:
+        parser.error(f"--variants must name some of {''.join(CHILDREN)}")
+    started = time.strftime("%Y-%m-%d %H:%M")
+    source = prepare_data()
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    loads = []
+    for r in range(args.rounds):
+        for v in variants:
+            res = spawn(v)
+            loads.append(res["load_before"])
+            results[v].append(res)
+            print(f"round {r + 1}/{args.rounds} ({v}) {DESCRIPTIONS[v]}: {res['seconds']:.2f} s, "
+                  f"val acc {res['val_accuracy']:.4f}, peak RSS {res['peak_rss_mb']:.0f} MB, "
+                  f"load {res['load_before']:.2f}", flush=True)
+    summary = summarize(results)
+    text = render(summary, machine(), source, args.rounds, loads, started)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

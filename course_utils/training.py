@@ -1,0 +1,763 @@
+"""``train(model, data, ...) -> History``: one call, one result type, for Keras and PyTorch models.
+
+The notebooks compare initializations by their learning curves, in both
+frameworks, over several seeds; this module makes that one line and fast:
+
+* **Keras** models train through ``model.fit`` -- tuned: many steps per
+  execution (``steps_per_execution``: one graph call runs a block of steps, so
+  Python is entered once per block instead of once per batch), no per-batch
+  printing, validation in large batches, no XLA (slower on CPU, see
+  ``bench/RESULTS.md``).
+* **PyTorch** models train in a tight loop over tensors preloaded once (no
+  ``DataLoader``: a ``randperm`` index per epoch and ``index_select`` per
+  batch), with the optimizer's multi-tensor (``foreach``) kernels, and with no
+  ``.item()`` per step (running sums stay on the tensor side until the epoch ends).
+
+Both return a :class:`History` with the same fields. The same seed on the same
+machine gives the same History, seconds excepted (shuffling, dropout masks and
+the weights sampled by Bayesian layers are all drawn from seeded generators;
+see :func:`train` on TensorFlow's determinism).
+
+The two frameworks run the same algorithm: optimizer hyper-parameters that the
+frameworks default differently are set explicitly (see the constants below).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import config, frameworks
+from ._validation import check_choice, check_int, check_number
+
+__all__ = [
+    "OPTIMIZERS",
+    "LOSSES",
+    "History",
+    "train",
+    "evaluate",
+    "predict_logits",
+    "show_progress",
+]
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
+LOSSES = ("cross_entropy", "mse")
+
+#: SGD momentum of the "momentum" optimizer (the usual 0.9, Sutskever et al. 2013).
+MOMENTUM = 0.9
+#: Adam/AdamW epsilon: Keras's default (PyTorch's is 1e-8); one value so both frameworks agree.
+ADAM_EPSILON = 1e-7
+#: RMSprop's decay of the squared-gradient average: Keras's rho (PyTorch calls it alpha, default 0.99).
+RMSPROP_RHO = 0.9
+#: AdamW's decoupled weight decay (Loshchilov & Hutter 2019): PyTorch's default (Keras's is 0.004).
+ADAMW_WEIGHT_DECAY = 0.01
+#: Validation batch size: inference results do not depend on it, per-batch overhead does.
+VAL_BATCH_SIZE = 1024
+#: Keras steps per graph execution when not given: large enough that the per-call Python
+#: overhead (~1 ms) is spread over many steps, small enough that the progress bar still moves
+#: (measured in bench/RESULTS.md).
+KERAS_STEPS_PER_EXECUTION = 64
+#: A progress bar advances at most this many times per epoch (each update costs a Python call).
+_BAR_UPDATES_PER_EPOCH = 50
+
+
+# ---------------------------------------------------------------------- History
+
+
+@dataclass
+class History:
+    """What one training run produced, the same fields for Keras and PyTorch.
+
+    Attributes:
+        framework: ``"keras"`` or ``"torch"``.
+        epoch: 1..n.
+        loss, accuracy: training loss and accuracy per epoch -- the mean over the
+            epoch's batches, weighted by batch size, in training mode (dropout on),
+            as Keras reports them. Accuracy is NaN for ``loss="mse"``. For Bayesian
+            models the loss includes the weighted KL term.
+        val_loss, val_accuracy: on the validation data after each epoch, in
+            inference mode; NaN without validation data.
+        seconds_per_epoch: wall-clock seconds of each epoch, validation included
+            (the first Keras epoch also builds the graph).
+        step_loss: the loss of every step (``record_steps=True``), else None.
+        grad_norms: ``{layer name: [one value per epoch]}`` -- the mean over the
+            epoch's steps of the L2 norm of the gradient of that layer's weight
+            matrices (biases excluded) (``record_grad_norms=True``), else None.
+        config: how the run was made (framework, optimizer, lr, seed, ...).
+    """
+
+    framework: str
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    seconds_per_epoch: list[float] = field(default_factory=list)
+    step_loss: list[float] | None = None
+    grad_norms: dict[str, list[float]] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds_per_epoch")
+
+    def to_frame(self) -> Any:
+        """A long DataFrame: one row per (epoch, metric) with columns
+        ``framework, label, seed, epoch, metric, value`` (metrics as in :data:`METRICS`)."""
+        import pandas as pd
+
+        rows = []
+        for metric in self.METRICS:
+            for ep, value in zip(self.epoch, getattr(self, metric), strict=True):
+                rows.append({"framework": self.framework, "label": self.config.get("label"),
+                             "seed": self.config.get("seed"), "epoch": ep, "metric": metric, "value": float(value)})
+        return pd.DataFrame(rows, columns=["framework", "label", "seed", "epoch", "metric", "value"])
+
+    def final(self, metric: str = "val_accuracy") -> float:
+        """The last epoch's value of ``metric``."""
+        metric = check_choice("metric", metric, self.METRICS)
+        return float(getattr(self, metric)[-1])
+
+    def to_dict(self, *, include_seconds: bool = True) -> dict[str, Any]:
+        """Plain lists and dicts (JSON-friendly); ``include_seconds=False`` drops the timings."""
+        out = asdict(self)
+        if not include_seconds:
+            out.pop("seconds_per_epoch")
+            out["config"] = {k: v for k, v in out["config"].items() if k != "seconds_total"}
+        return out
+
+    def same_as(self, other: History) -> bool:
+        """True when two runs recorded exactly the same numbers (timings ignored; NaN equals NaN)."""
+
+        def norm(value: Any) -> Any:
+            if isinstance(value, float) and math.isnan(value):
+                return "nan"
+            if isinstance(value, dict):
+                return {k: norm(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [norm(v) for v in value]
+            return value
+
+        return norm(self.to_dict(include_seconds=False)) == norm(other.to_dict(include_seconds=False))
+
+    def __repr__(self) -> str:
+        n = len(self.epoch)
+        if not n:
+            return f"History({self.framework}, no epochs)"
+        return (f"History({self.framework}, {n} epoch(s): loss {self.loss[-1]:.4g}, accuracy {self.accuracy[-1]:.4g}, "
+                f"val_loss {self.val_loss[-1]:.4g}, val_accuracy {self.val_accuracy[-1]:.4g}, "
+                f"{sum(self.seconds_per_epoch):.1f} s)")
+
+
+# ------------------------------------------------------------------------- data
+
+
+@dataclass
+class _Data:
+    x: np.ndarray
+    y: np.ndarray
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+
+
+def _unpack(data: Any) -> tuple[Any, Any, Any, Any]:
+    if all(hasattr(data, a) for a in ("x_train", "y_train", "x_test", "y_test")):
+        return data.x_train, data.y_train, data.x_test, data.y_test
+    if isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        return (*data, None, None)[:4] if len(data) == 2 else tuple(data)
+    raise TypeError(
+        "data must be a Dataset from course_utils.data.load_dataset(...) or a tuple (x_train, y_train) or "
+        f"(x_train, y_train, x_val, y_val); got {type(data).__name__}"
+        + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else "") + "."
+    )
+
+
+def _fmt_shape(shape: Sequence[Any]) -> str:
+    return "(" + ", ".join("n" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def _check_x(name: str, x: Any, expected: tuple[Any, ...] | None) -> np.ndarray:
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.number) and arr.dtype != np.bool_:
+        raise TypeError(f"{name} must hold numbers; got dtype {arr.dtype}.")
+    if arr.ndim < 2 or len(arr) == 0:
+        raise ValueError(f"{name} must be a batch of examples, shape (n, ...) with n >= 1; got shape {arr.shape}.")
+    if expected is not None:
+        want = expected[1:]
+        got = arr.shape[1:]
+        fits = len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got, strict=True))
+        if not fits:
+            hint = ""
+            if all(w is not None for w in want) and math.prod(want) == math.prod(got):
+                hint = (" Reshape it: x.reshape(len(x), " + ", ".join(str(w) for w in want) + ")"
+                        + (" or load_dataset(..., flatten=True)." if len(want) == 1 else "."))
+            raise ValueError(
+                f"{name} has shape {arr.shape}, but this model expects inputs of shape {_fmt_shape(expected)} "
+                f"(n examples of shape {_fmt_shape(want)}).{hint}"
+            )
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _check_y(name: str, y: Any, n: int, out_shape: tuple[Any, ...] | None, loss: str) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim == 0 or len(arr) != n:
+        raise ValueError(f"{name} must hold one target per example ({n}); got shape {arr.shape}.")
+    if loss == "mse":
+        if not np.issubdtype(arr.dtype, np.number):
+            raise TypeError(f"{name} must hold numbers for loss='mse'; got dtype {arr.dtype}.")
+        arr = arr.astype(np.float32)
+        if out_shape is not None and all(d is not None for d in out_shape[1:]):
+            want = (n, *out_shape[1:])
+            if arr.size != math.prod(want):
+                raise ValueError(f"{name} has shape {arr.shape}, but the model's outputs have shape "
+                                 f"{_fmt_shape(out_shape)}: expected targets of shape {want}.")
+            arr = arr.reshape(want)
+        return np.ascontiguousarray(arr)
+    if not np.issubdtype(arr.dtype, np.integer):
+        hint = " (one-hot rows? use y.argmax(axis=1))" if arr.ndim == 2 else ""
+        raise TypeError(
+            f"{name} must hold integer class indices for loss='cross_entropy'; got dtype {arr.dtype}{hint}. "
+            "Convert with y.astype('int64'), or use loss='mse' for real-valued targets."
+        )
+    if out_shape is not None:
+        n_classes = out_shape[-1]
+        want = (n, *out_shape[1:-1])
+        if arr.shape != want and all(d is not None for d in want):
+            raise ValueError(f"{name} has shape {arr.shape}, but the model's outputs {_fmt_shape(out_shape)} "
+                             f"need class indices of shape {want}.")
+        if n_classes is not None and arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+            raise ValueError(f"{name} holds class indices from {arr.min()} to {arr.max()}, but the model has "
+                             f"{n_classes} outputs (classes 0..{n_classes - 1}). Build it with n_classes="
+                             f"{int(arr.max()) + 1}.")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _output_shape(model: Any, fw: str, x: np.ndarray) -> tuple[Any, ...] | None:
+    """The model's output shape, batch axis as None; for PyTorch by one forward pass on two examples
+    (in eval mode and without gradients, so no random state is touched)."""
+    if fw == "keras":
+        try:
+            return tuple(model.output_shape)
+        except (AttributeError, ValueError, RuntimeError):
+            return None
+    torch = frameworks.torch()
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.from_numpy(x[:2]))
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        shape = getattr(model, "input_shape", None)
+        want = f"inputs of shape {_fmt_shape(shape)}" if shape else "other inputs"
+        raise ValueError(f"x_train of shape {x.shape} does not fit this model, which expects {want}: {err}") from None
+    finally:
+        model.train(was)
+    if isinstance(out, (tuple, list)):
+        raise TypeError("train() needs a model that returns one tensor (logits); this one returns a "
+                        f"{type(out).__name__}.")
+    return (None, *out.shape[1:])
+
+
+def _prepare(model: Any, fw: str, data: Any, loss: str, validation: bool) -> _Data:
+    from . import models
+
+    x, y, xv, yv = _unpack(data)
+    expected = models.input_shape_of(model)
+    x = _check_x("x_train", x, expected)
+    out_shape = _output_shape(model, fw, x)
+    y = _check_y("y_train", y, len(x), out_shape, loss)
+    if validation and xv is not None and yv is not None:
+        xv = _check_x("x_val", xv, expected)
+        yv = _check_y("y_val", yv, len(xv), out_shape, loss)
+    else:
+        xv = yv = None
+    return _Data(x, y, xv, yv)
+
+
+# --------------------------------------------------------------------- progress
+
+
+def show_progress(progress: bool | None = None) -> bool:
+    """Whether train() draws a progress bar: ``progress`` if given, else yes in a notebook or a
+    terminal, no under the quick profile (tests, CI) or when output goes to a file."""
+    if progress is not None:
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be True, False or None (automatic); got {progress!r}.")
+        return progress
+    if config.is_quick():
+        return False
+    if "ipykernel" in sys.modules:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Bar:
+    """A tqdm.auto bar over a run's steps, or nothing."""
+
+    def __init__(self, enabled: bool, total: int, desc: str) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="step", leave=True, mininterval=0.5)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None and n > 0:
+            self.bar.update(n)
+
+    def epoch_end(self, epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        if self.bar is not None:
+            shown = {k: f"{v:.4g}" for k, v in logs.items() if not math.isnan(v)}
+            self.bar.set_postfix(epoch=f"{epoch}/{epochs}", **shown, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _ends_with_softmax(model: Any, fw: str) -> bool:
+    """True when the model outputs probabilities (built with output_activation="softmax")."""
+    from . import models  # noqa: F401 - frameworks are loaded already
+
+    if fw == "torch":
+        mods = list(model.modules())
+        return type(mods[-1]).__name__ == "Softmax" if mods else False
+    layers = getattr(model, "layers", [])
+    return bool(layers) and type(layers[-1]).__name__ == "Softmax"
+
+
+def _grad_groups(model: Any, fw: str) -> list[tuple[str, list[Any]]]:
+    """Per weight layer, the parameters whose gradient norm is recorded: weight matrices, not biases,
+    not a Bayesian layer's rho."""
+    from . import models
+
+    out = []
+    for name, layer in models.weight_layers(model):
+        if fw == "torch":
+            params = [p for pname, p in layer.named_parameters(recurse=False)
+                      if p.ndim >= 2 and "rho" not in pname and p.requires_grad]
+        else:
+            params = [w for w in layer.trainable_weights if len(w.shape) >= 2 and "rho" not in w.path]
+        if params:
+            out.append((name, params))
+    return out
+
+
+def _set_kl_weights(model: Any, n_train: int) -> list[tuple[Any, Any]]:
+    """Give every Bayesian layer without a kl_weight the per-example weight 1/n_train; return what to restore."""
+    from . import models
+
+    changed = []
+    for _, layer in models.bayesian_layers(model):
+        if layer.kl_weight is None:
+            changed.append((layer, None))
+            layer.kl_weight = 1.0 / n_train
+    return changed
+
+
+# ------------------------------------------------------------------------ train
+
+
+def train(
+    model: Any,
+    data: Any,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    optimizer: str = "adam",
+    lr: float = 1e-3,
+    seed: int = 0,
+    loss: str = "cross_entropy",
+    validation: bool = True,
+    record_steps: bool = False,
+    record_grad_norms: bool = False,
+    progress: bool | None = None,
+    steps_per_execution: int | None = None,
+    label: str | None = None,
+) -> History:
+    """Train ``model`` (Keras or PyTorch) on ``data`` and return its :class:`History`.
+
+    Args:
+        model: a Keras model or ``torch.nn.Module`` giving logits (e.g. from
+            :mod:`course_utils.models`); ``output_activation="softmax"`` models are
+            recognised and trained on log-probabilities.
+        data: a ``Dataset`` (its test split validates) or ``(x_train, y_train)``
+            or ``(x_train, y_train, x_val, y_val)`` NumPy arrays. Class labels are
+            integers; ``loss="mse"`` takes real targets shaped like the outputs.
+        epochs, batch_size: at least 1.
+        optimizer: one of :data:`OPTIMIZERS` (``"momentum"`` is SGD with momentum 0.9),
+            with hyper-parameters set equal in both frameworks.
+        lr: learning rate.
+        seed: seeds shuffling, dropout and Bayesian weight noise (and Python/NumPy).
+        loss: ``"cross_entropy"`` (softmax cross-entropy on logits) or ``"mse"``.
+        validation: evaluate on the validation data after each epoch.
+        record_steps: keep every step's loss in ``History.step_loss``.
+        record_grad_norms: keep per-layer gradient norms in ``History.grad_norms``.
+        progress: a tqdm progress bar; None = automatic (:func:`show_progress`).
+        steps_per_execution: Keras only: steps per graph call (default
+            :data:`KERAS_STEPS_PER_EXECUTION`).
+        label: a name for this run, kept in ``History.config["label"]`` (plots use it).
+
+    Determinism: the same seed gives the same History on the same machine (same
+    thread count). PyTorch's CPU kernels are deterministic as used here.
+    TensorFlow's are too once oneDNN's reordering optimisations are off, which
+    :func:`course_utils.frameworks.keras` does (``TF_ENABLE_ONEDNN_OPTS=0``)
+    before TensorFlow is imported; ``tests/test_training.py`` checks both.
+
+    Raises:
+        ValueError/TypeError naming the argument: unknown optimizer or loss,
+        ``epochs < 1``, ``batch_size < 1``, data whose shape does not fit the
+        model (the message gives the expected shape), labels out of range.
+    """
+    fw = frameworks.framework_of(model)
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
+    lr = check_number("lr", lr, low=0.0, low_inclusive=False)
+    seed = check_int("seed", seed, low=0, high=2**32 - 1)
+    loss = check_choice("loss", loss, LOSSES)
+    for name, flag in (("validation", validation), ("record_steps", record_steps),
+                       ("record_grad_norms", record_grad_norms)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False; got {flag!r}.")
+    if steps_per_execution is not None:
+        steps_per_execution = check_int("steps_per_execution", steps_per_execution, low=1)
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a string or None; got {label!r}.")
+    show = show_progress(progress)
+
+    d = _prepare(model, fw, data, loss, validation)
+    n = len(d.x)
+    steps = math.ceil(n / batch_size)
+    cfg = {
+        "framework": fw, "label": label, "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
+        "lr": lr, "seed": seed, "loss": loss, "n_train": n, "n_val": 0 if d.x_val is None else len(d.x_val),
+        "steps_per_epoch": steps, "threads": config.n_threads(),
+    }
+    hist = History(framework=fw, config=cfg)
+    bar = _Bar(show, epochs * steps, label or f"{fw} {optimizer}")
+    restore = _set_kl_weights(model, n)
+    try:
+        if fw == "keras":
+            cfg["steps_per_execution"] = min(steps, steps_per_execution or KERAS_STEPS_PER_EXECUTION)
+            _train_keras(model, d, hist, bar, record_steps, record_grad_norms)
+        else:
+            _train_torch(model, d, hist, bar, record_steps, record_grad_norms)
+    finally:
+        bar.close()
+        for layer, value in restore:
+            layer.kl_weight = value
+    hist.epoch = list(range(1, epochs + 1))
+    cfg["seconds_total"] = float(sum(hist.seconds_per_epoch))
+    return hist
+
+
+# ------------------------------------------------------------------------ Keras
+
+
+def _keras_optimizer(keras: Any, name: str, lr: float) -> Any:
+    opt = keras.optimizers
+    return {
+        "sgd": lambda: opt.SGD(learning_rate=lr),
+        "momentum": lambda: opt.SGD(learning_rate=lr, momentum=MOMENTUM),
+        "adam": lambda: opt.Adam(learning_rate=lr, epsilon=ADAM_EPSILON),
+        "adamw": lambda: opt.AdamW(learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY),
+        "rmsprop": lambda: opt.RMSprop(learning_rate=lr, rho=RMSPROP_RHO),
+    }[name]()
+
+
+def _keras_callbacks(keras: Any, hist: History, bar: _Bar, steps: int, recorder: Any) -> list[Any]:
+    class CourseCallback(keras.callbacks.Callback):
+        """Times epochs, moves the progress bar, collects what the recording train_step wrote."""
+
+        async_safe = True  # touches no model state: Keras may keep dispatching callbacks asynchronously
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+            self.done = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            bar.update(batch + 1 - self.done)
+            self.done = batch + 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            hist.seconds_per_epoch.append(time.perf_counter() - self.t0)
+            if recorder is not None:
+                recorder.collect()
+            logs = logs or {}
+            bar.update(steps - self.done)
+            bar.epoch_end(epoch + 1, hist.config["epochs"], {k: float(v) for k, v in logs.items()
+                                                             if k in ("loss", "val_loss", "val_accuracy")})
+
+    return [CourseCallback()]
+
+
+class _KerasRecorder:
+    """A train_step that also writes each step's loss and per-layer gradient norms into TF variables."""
+
+    def __init__(self, model: Any, steps: int, record_steps: bool, record_grads: bool) -> None:
+        import tensorflow as tf  # loaded by frameworks.keras() already
+
+        self.tf, self.model, self.steps = tf, model, steps
+        self.record_steps, self.record_grads = record_steps, record_grads
+        self.groups = _grad_groups(model, "keras") if record_grads else []
+        index = {id(w): i for i, w in enumerate(model.trainable_weights)}
+        self.group_index = [[index[id(w)] for w in ws] for _, ws in self.groups]
+        self.step = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self.losses = tf.Variable(tf.zeros([steps]), trainable=False)
+        self.norm_sum = tf.Variable(tf.zeros([max(1, len(self.groups))]), trainable=False)
+        self.step_loss: list[float] = []
+        self.grad_norms: dict[str, list[float]] = {name: [] for name, _ in self.groups}
+
+    def train_step(self, data: Any) -> Any:
+        tf, model = self.tf, self.model
+        x, y = data[0], data[1]
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        weights = model.trainable_weights
+        grads = tape.gradient(loss, weights)
+        model.optimizer.apply_gradients(zip(grads, weights, strict=True))
+        model._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])  # what Keras's own step does
+        if self.record_steps:
+            self.losses.scatter_nd_update(tf.reshape(self.step, [1, 1]), tf.reshape(loss, [1]))
+        if self.group_index:
+            norms = [tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(grads[i])) for i in idx])) for idx in self.group_index]
+            self.norm_sum.assign_add(tf.stack(norms))
+        self.step.assign_add(1)
+        return model.compute_metrics(x, y, y_pred)
+
+    def collect(self) -> None:
+        n = int(self.step.numpy())
+        if self.record_steps:
+            self.step_loss.extend(float(v) for v in self.losses.numpy()[:n])
+        sums = self.norm_sum.numpy()
+        for k, (name, _) in enumerate(self.groups):
+            self.grad_norms[name].append(float(sums[k]) / max(n, 1))
+        self.step.assign(0)
+        self.norm_sum.assign(self.tf.zeros_like(self.norm_sum))
+
+
+def _train_keras(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
+    keras = frameworks.keras()
+    cfg = hist.config
+    config.set_seed(cfg["seed"])
+    probs = _ends_with_softmax(model, "keras")
+    if cfg["loss"] == "cross_entropy":
+        loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
+        metrics = ["accuracy"]
+    else:
+        loss_obj, metrics = keras.losses.MeanSquaredError(), []
+    model.compile(optimizer=_keras_optimizer(keras, cfg["optimizer"], cfg["lr"]), loss=loss_obj, metrics=metrics,
+                  steps_per_execution=cfg["steps_per_execution"],
+                  jit_compile=False)  # XLA makes this CPU training several times slower (bench/RESULTS.md)
+    recorder = None
+    if record_steps or record_grads:
+        recorder = _KerasRecorder(model, cfg["steps_per_epoch"], record_steps, record_grads)
+        model.train_step = recorder.train_step  # an instance attribute: Keras's fit picks it up
+        model.train_function = None
+    val = (d.x_val, d.y_val) if d.x_val is not None else None
+    try:
+        out = model.fit(d.x, d.y, batch_size=cfg["batch_size"], epochs=cfg["epochs"], verbose=0, shuffle=True,
+                        validation_data=val, validation_batch_size=VAL_BATCH_SIZE,
+                        callbacks=_keras_callbacks(keras, hist, bar, cfg["steps_per_epoch"], recorder))
+    finally:
+        if recorder is not None:
+            del model.train_step
+            model.train_function = None
+    logs = out.history
+    n_ep = cfg["epochs"]
+    nan = [math.nan] * n_ep
+    hist.loss = [float(v) for v in logs["loss"]]
+    hist.accuracy = [float(v) for v in logs.get("accuracy", nan)]
+    hist.val_loss = [float(v) for v in logs.get("val_loss", nan)]
+    hist.val_accuracy = [float(v) for v in logs.get("val_accuracy", nan)]
+    if recorder is not None:
+        hist.step_loss = recorder.step_loss if record_steps else None
+        hist.grad_norms = recorder.grad_norms if record_grads else None
+
+
+# ---------------------------------------------------------------------- PyTorch
+
+
+def _torch_optimizer(torch: Any, name: str, params: list[Any], lr: float) -> Any:
+    optim = torch.optim
+    # foreach: one multi-tensor kernel per update instead of a Python loop over parameters
+    # (fused=True measured no faster on CPU, see bench/RESULTS.md)
+    kw = {"foreach": True}
+    return {
+        "sgd": lambda: optim.SGD(params, lr=lr, **kw),
+        "momentum": lambda: optim.SGD(params, lr=lr, momentum=MOMENTUM, **kw),
+        "adam": lambda: optim.Adam(params, lr=lr, eps=ADAM_EPSILON, **kw),
+        "adamw": lambda: optim.AdamW(params, lr=lr, eps=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY, **kw),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=RMSPROP_RHO, **kw),
+    }[name]()
+
+
+def _torch_loss_fn(torch: Any, loss: str, probs: bool) -> Any:
+    F = torch.nn.functional
+    if loss == "mse":
+        return F.mse_loss
+    if probs:  # the model ends in a softmax: cross-entropy on log-probabilities
+        return lambda out, y: F.nll_loss(torch.log(out.clamp_min(1e-12)).flatten(0, -2), y.flatten())
+    return lambda out, y: F.cross_entropy(out.flatten(0, -2), y.flatten())
+
+
+def _torch_evaluate(torch: Any, model: Any, X: Any, Y: Any, loss_fn: Any, classify: bool) -> tuple[float, float]:
+    """Mean loss and accuracy over (X, Y) in inference mode, in large batches."""
+    was = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64)
+    correct = torch.zeros((), dtype=torch.int64)
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(X), VAL_BATCH_SIZE):
+                xb, yb = X[start:start + VAL_BATCH_SIZE], Y[start:start + VAL_BATCH_SIZE]
+                out = model(xb)
+                total += loss_fn(out, yb).double() * len(xb)
+                if classify:
+                    correct += (out.argmax(-1) == yb).sum()
+    finally:
+        model.train(was)
+    acc = float(correct) / Y.numel() if classify else math.nan
+    return float(total) / len(X), acc
+
+
+def _train_torch(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
+    from . import models
+
+    torch = frameworks.torch()
+    cfg = hist.config
+    config.set_seed(cfg["seed"])  # torch's global generator: dropout masks, Bayesian weight noise
+    shuffle = torch.Generator().manual_seed(cfg["seed"])
+    X, Y = torch.from_numpy(d.x), torch.from_numpy(d.y)  # shares the NumPy memory: no copy
+    Xv = Yv = None
+    if d.x_val is not None:
+        Xv, Yv = torch.from_numpy(d.x_val), torch.from_numpy(d.y_val)
+    classify = cfg["loss"] == "cross_entropy"
+    loss_fn = _torch_loss_fn(torch, cfg["loss"], _ends_with_softmax(model, "torch"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _torch_optimizer(torch, cfg["optimizer"], params, cfg["lr"])
+    bayes = [layer for _, layer in models.bayesian_layers(model)]
+    groups = _grad_groups(model, "torch") if record_grads else []
+    group_params = [p for _, ps in groups for p in ps]
+    group_sizes = [len(ps) for _, ps in groups]
+    n, bs, steps = len(X), cfg["batch_size"], cfg["steps_per_epoch"]
+    bar_every = max(1, steps // _BAR_UPDATES_PER_EPOCH)
+    step_loss: list[float] = []
+    grad_norms: dict[str, list[float]] = {name: [] for name, _ in groups}
+    model.train()
+    for epoch in range(1, cfg["epochs"] + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=shuffle)
+        # Running sums stay tensors: reading them (.item()) every step would wait for each step to finish.
+        loss_sum = torch.zeros(())
+        correct = torch.zeros((), dtype=torch.int64)
+        losses = torch.zeros(steps) if record_steps else None
+        norm_sum = torch.zeros(len(groups)) if groups else None
+        last = 0
+        for i, idx in enumerate(perm.split(bs)):
+            xb, yb = X.index_select(0, idx), Y.index_select(0, idx)
+            out = model(xb)
+            batch_loss = loss_fn(out, yb)
+            for layer in bayes:  # negative ELBO per example: NLL + KL / n_train (Blundell et al. 2015)
+                batch_loss = batch_loss + layer.kl_weight * layer.kl()
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            if groups:
+                sq = torch.stack(torch._foreach_norm([p.grad for p in group_params])).square()
+                norm_sum += torch.stack([s.sum() for s in sq.split(group_sizes)]).sqrt()
+            opt.step()
+            with torch.no_grad():
+                lb = batch_loss.detach()
+                loss_sum.add_(lb, alpha=len(idx))
+                if classify:
+                    correct += (out.argmax(-1) == yb).sum()
+                if losses is not None:
+                    losses[i] = lb
+            if i - last + 1 >= bar_every:
+                bar.update(i + 1 - last)
+                last = i + 1
+        bar.update(steps - last)
+        hist.loss.append(float(loss_sum) / n)
+        hist.accuracy.append(float(correct) / Y.numel() if classify else math.nan)
+        if Xv is not None:
+            vl, va = _torch_evaluate(torch, model, Xv, Yv, loss_fn, classify)
+        else:
+            vl = va = math.nan
+        hist.val_loss.append(vl)
+        hist.val_accuracy.append(va)
+        if losses is not None:
+            step_loss.extend(losses.tolist())
+        for k, (name, _) in enumerate(groups):
+            grad_norms[name].append(float(norm_sum[k]) / steps)
+        hist.seconds_per_epoch.append(time.perf_counter() - t0)
+        bar.epoch_end(epoch, cfg["epochs"], {"loss": hist.loss[-1], "val_loss": vl, "val_accuracy": va})
+    model.eval()
+    hist.step_loss = step_loss if record_steps else None
+    hist.grad_norms = grad_norms if record_grads else None
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def predict_logits(model: Any, x: Any, *, batch_size: int = VAL_BATCH_SIZE) -> np.ndarray:
+    """The model's outputs for ``x`` (inference mode: dropout off, Bayesian layers at their means)."""
+    from . import models
+
+    fw = frameworks.framework_of(model)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    x = _check_x("x", x, models.input_shape_of(model))
+    if fw == "keras":
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    torch = frameworks.torch()
+    was = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            X = torch.from_numpy(x)
+            return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)]).numpy()
+    finally:
+        model.train(was)
+
+
+def evaluate(model: Any, x: Any, y: Any, *, loss: str = "cross_entropy") -> dict[str, float]:
+    """``{"loss": ..., "accuracy": ...}`` of ``model`` on ``(x, y)`` in inference mode (accuracy NaN for mse)."""
+    loss = check_choice("loss", loss, LOSSES)
+    fw = frameworks.framework_of(model)
+    logits = predict_logits(model, x)
+    y = _check_y("y", y, len(logits), (None, *logits.shape[1:]), loss)
+    probs = _ends_with_softmax(model, fw)
+    if loss == "mse":
+        return {"loss": float(np.mean((logits.astype(np.float64) - y) ** 2)), "accuracy": math.nan}
+    z = logits.astype(np.float64).reshape(-1, logits.shape[-1])
+    t = y.reshape(-1)
+    if probs:
+        logp = np.log(np.clip(z, 1e-12, None))
+    else:
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    nll = -logp[np.arange(len(t)), t]
+    return {"loss": float(nll.mean()), "accuracy": float((z.argmax(axis=1) == t).mean())}
+
+
+# Keep the environment variable documented in one place: course_utils.frameworks sets it before
+# TensorFlow starts; if a learner imported TensorFlow first, determinism of Keras runs is not promised.
+_ONEDNN_VAR = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def keras_deterministic() -> bool:
+    """True when TensorFlow runs with oneDNN's reordering optimisations off (the setting that makes
+    Keras runs repeatable bit for bit on CPU)."""
+    return os.environ.get(_ONEDNN_VAR) == "0"

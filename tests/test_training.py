@@ -1,0 +1,195 @@
+"""course_utils.training: learning, History, determinism, recording, bad input -- both frameworks."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from course_utils import models, training
+from course_utils.training import History, train
+
+FRAMEWORKS = ("keras", "torch")
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    """A small real subset, flattened: 1,200 training and 400 validation images."""
+    from course_utils import data
+
+    try:
+        ds = data.load_dataset("fashion_mnist", subset=1200, flatten=True)
+    except data.DataUnavailableError:  # no Fashion-MNIST here: MNIST's offline subset is real data too
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", data.DataFallbackWarning)
+            ds = data.load_dataset("mnist", subset=1200, flatten=True)
+    return ds.x_train, ds.y_train, ds.x_test[:400], ds.y_test[:400]
+
+
+def _mlp(fw, seed=0, **kw):
+    return models.build_mlp(fw, 784, [64], "relu", dropout=0.2, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_train_lowers_loss_and_learns(fw, fashion):
+    hist = train(_mlp(fw), fashion, epochs=3, batch_size=32, lr=1e-3, seed=0)
+    assert hist.framework == fw and hist.epoch == [1, 2, 3]
+    assert hist.loss[-1] < hist.loss[0] < math.log(10)  # below chance level (ln 10) and falling
+    assert hist.val_loss[-1] < hist.val_loss[0]
+    assert hist.val_accuracy[-1] > 0.6  # chance is 0.1
+    assert all(s > 0 for s in hist.seconds_per_epoch)
+    x, _, xv, _ = fashion
+    assert hist.config["n_train"] == len(x) and hist.config["n_val"] == len(xv)
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_evaluate_matches_history(fw, fashion):
+    x, y, xv, yv = fashion
+    model = _mlp(fw)
+    hist = train(model, fashion, epochs=1, batch_size=64)
+    ev = training.evaluate(model, xv, yv)
+    assert ev["accuracy"] == pytest.approx(hist.val_accuracy[-1], abs=1e-6)
+    assert ev["loss"] == pytest.approx(hist.val_loss[-1], rel=1e-4)
+    assert training.predict_logits(model, xv[:5]).shape == (5, 10)
+
+
+def test_history_has_the_same_fields_either_way(fashion):
+    small = tuple(a[:256] for a in fashion)
+    hk = train(_mlp("keras"), small, epochs=2, batch_size=64, record_steps=True, record_grad_norms=True)
+    ht = train(_mlp("torch"), small, epochs=2, batch_size=64, record_steps=True, record_grad_norms=True)
+    names = [f.name for f in dataclasses.fields(History)]
+    for h in (hk, ht):
+        assert isinstance(h, History)
+        for name in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds_per_epoch"):
+            values = getattr(h, name)
+            assert len(values) == 2 and all(isinstance(v, float) for v in values), name
+        assert len(h.step_loss) == 2 * 4  # 256 examples / 64 per batch, two epochs
+        assert list(h.grad_norms) == ["hidden_1", "output"]
+        assert all(len(v) == 2 and all(g > 0 for g in v) for v in h.grad_norms.values())
+    assert set(hk.config) == set(ht.config) | {"steps_per_execution"}
+    assert [f.name for f in dataclasses.fields(hk)] == names
+    frame_k, frame_t = hk.to_frame(), ht.to_frame()
+    assert list(frame_k.columns) == list(frame_t.columns) == ["framework", "label", "seed", "epoch", "metric", "value"]
+    assert len(frame_k) == len(frame_t) == 2 * len(History.METRICS)
+    # the per-step losses average to the epoch's loss (equal batches)
+    for h in (hk, ht):
+        assert np.mean(h.step_loss[:4]) == pytest.approx(h.loss[0], rel=1e-5)
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_same_seed_same_history(fw, fashion):
+    small = tuple(a[:600] for a in fashion)
+    runs = [train(_mlp(fw, seed=1), small, epochs=2, batch_size=32, seed=5, record_steps=True, record_grad_norms=True)
+            for _ in range(2)]
+    assert runs[0].same_as(runs[1])
+    assert runs[0].step_loss == runs[1].step_loss  # bit for bit, every step
+    other = train(_mlp(fw, seed=1), small, epochs=2, batch_size=32, seed=6)
+    assert other.loss != runs[0].loss  # a different seed shuffles (and drops out) differently
+
+
+def test_recording_does_not_change_the_run(fashion):
+    small = tuple(a[:256] for a in fashion)
+    for fw in FRAMEWORKS:
+        plain = train(_mlp(fw), small, epochs=1, batch_size=32)
+        recorded = train(_mlp(fw), small, epochs=1, batch_size=32, record_steps=True, record_grad_norms=True)
+        assert plain.loss == pytest.approx(recorded.loss, rel=1e-6)
+        assert plain.val_accuracy == recorded.val_accuracy
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_optimizers_and_no_validation(fw, fashion):
+    x, y, _, _ = fashion
+    for opt in training.OPTIMIZERS:
+        lr = 0.05 if opt in ("sgd", "momentum") else 1e-3
+        h = train(_mlp(fw), (x[:256], y[:256]), epochs=1, batch_size=64, optimizer=opt, lr=lr)
+        assert math.isnan(h.val_loss[0]) and math.isfinite(h.loss[0]), opt
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS)
+def test_mse_sequences_cnn_and_bayesian(fw, fashion):
+    rng = np.random.default_rng(0)
+    # adding problem (Hochreiter & Schmidhuber 1997): sum of the two marked values
+    n, steps = 256, 10
+    vals = rng.random((n, steps)).astype(np.float32)
+    marks = np.zeros((n, steps), np.float32)
+    marks[np.arange(n), rng.integers(0, steps, n)] = 1
+    x = np.stack([vals, marks], axis=-1)
+    y = (vals * marks).sum(axis=1)
+    rnn = models.build_rnn(fw, "lstm", input_dim=2, units=8, n_outputs=1)
+    h = train(rnn, (x, y, x[:64], y[:64]), epochs=2, batch_size=32, loss="mse")
+    assert math.isnan(h.accuracy[0]) and h.loss[-1] < h.loss[0]
+    # per-step classification over sequences
+    seq = models.build_rnn(fw, "rnn", input_dim=2, units=8, n_outputs=3, return_sequences=True)
+    labels = rng.integers(0, 3, (n, steps))
+    h = train(seq, (x, labels), epochs=1, batch_size=64)
+    assert 0 <= h.accuracy[0] <= 1
+    xi, yi, xv, yv = fashion
+    cnn = models.build_cnn(fw, (28, 28), channels=(4,))
+    h = train(cnn, (xi[:256].reshape(-1, 28, 28), yi[:256]), epochs=1, batch_size=64)
+    assert math.isfinite(h.loss[0])
+    # Bayes by Backprop: the loss includes KL / n_train, set for the run and restored after
+    bnn = models.build_bayesian_mlp(fw, 784, [32], target_sigma=0.01)
+    h = train(bnn, (xi[:256], yi[:256], xv, yv), epochs=1, batch_size=64)
+    assert all(layer.kl_weight is None for _, layer in models.bayesian_layers(bnn))
+    kl_per_example = float(np.asarray(_detach(models.kl_divergence(bnn)))) / 256
+    assert h.loss[0] > kl_per_example > 1  # KL dominates at sigma = 0.01 against a unit prior
+    assert h.val_loss[0] < 5  # validation loss is the data term only
+
+
+def _detach(t):
+    return t.detach() if hasattr(t, "detach") else t
+
+
+def test_softmax_models_train_on_probabilities(fashion):
+    x, y, xv, yv = fashion
+    for fw in FRAMEWORKS:
+        model = models.build_mlp(fw, 784, [32], output_activation="softmax")
+        h = train(model, (x[:512], y[:512], xv, yv), epochs=2, batch_size=32)
+        assert h.loss[-1] < h.loss[0] and h.val_accuracy[-1] > 0.4
+
+
+def test_bad_input_messages(fashion):
+    x, y, xv, yv = fashion
+    model = _mlp("torch")
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        train(model, fashion, epochs=0)
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        train(model, fashion, epochs=1, batch_size=0)
+    with pytest.raises(ValueError, match=r"optimizer 'adma'.*'sgd', 'momentum', 'adam'.*Did you mean 'adam'"):
+        train(model, fashion, epochs=1, optimizer="adma")
+    with pytest.raises(ValueError, match="Valid choices: 'cross_entropy', 'mse'"):
+        train(model, fashion, epochs=1, loss="hinge")
+    with pytest.raises(TypeError, match="model must be a Keras model"):
+        train("mlp", fashion, epochs=1)
+    with pytest.raises(TypeError, match="data must be a Dataset"):
+        train(model, x, epochs=1)
+    images = x.reshape(-1, 28, 28)
+    for fw in FRAMEWORKS:
+        m = _mlp(fw) if fw == "torch" else _mlp("keras")
+        with pytest.raises(ValueError, match=r"expects inputs of shape \(n, 784\).*x.reshape\(len\(x\), 784\)"):
+            train(m, (images, y), epochs=1)
+    with pytest.raises(ValueError, match="one target per example"):
+        train(model, (x, y[:-1]), epochs=1)
+    with pytest.raises(TypeError, match="integer class indices"):
+        train(model, (x, y.astype(np.float32)), epochs=1)
+    with pytest.raises(ValueError, match="n_classes=12"):
+        train(model, (x, np.where(y == 0, 11, y)), epochs=1)
+    with pytest.raises(ValueError, match="x_val has shape"):
+        train(model, (x, y, xv[:, :100], yv), epochs=1)
+    with pytest.raises(TypeError, match="progress must be"):
+        train(model, fashion, epochs=1, progress="yes")
+    cnn = models.build_cnn("torch", (28, 28), channels=(4,))
+    with pytest.raises(ValueError, match=r"\(n, 28, 28\)"):
+        train(cnn, (x, y), epochs=1)
+
+
+def test_progress_is_quiet_under_tests_and_can_be_forced(fashion, capsys):
+    assert training.show_progress(None) is False  # conftest sets COURSE_PROFILE=quick
+    assert training.show_progress(True) is True
+    x, y, _, _ = fashion
+    train(_mlp("torch"), (x[:128], y[:128]), epochs=1, batch_size=32, progress=True, label="demo")
+    err = capsys.readouterr().err
+    assert "demo" in err and "4/4" in err
