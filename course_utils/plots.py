@@ -40,6 +40,7 @@ __all__ = [
     "plot_layer_histograms",
     "plot_signal_propagation",
     "plot_heatmap",
+    "plot_images",
 ]
 
 #: seaborn's "colorblind" palette (Okabe-Ito-like): distinguishable under the common colour-vision deficiencies.
@@ -684,4 +685,32 @@ def plot_heatmap(
     n_per_cell = df.groupby([row, col])[value].count()
     suffix = f" ({agg} of {int(n_per_cell.max())} runs)" if n_per_cell.max() > 1 else ""
     panel.set_title(title or f"{value_label or _label(value)}{suffix}")
+    return fig
+
+
+def plot_images(images: Any, labels: Any = None, *, class_names: Sequence[str] | None = None,
+                ncols: int = 10, title: str | None = None) -> Figure:
+    """A grid of grey images (``(n, 28, 28)`` or flattened ``(n, 784)``), each titled by its class."""
+    array = np.asarray(images, dtype=float)
+    if array.ndim == 2:
+        side = math.isqrt(array.shape[1])
+        if side * side != array.shape[1]:
+            raise ValueError(f"flattened images must have a square number of pixels (784 = 28x28); got {array.shape[1]}.")
+        array = array.reshape(-1, side, side)
+    if array.ndim != 3 or len(array) == 0:
+        raise ValueError(f"images must have shape (n, height, width) or (n, pixels) with n >= 1; got {np.shape(images)}.")
+    ncols = check_int("ncols", ncols, low=1)
+    n = len(array)
+    cols = min(ncols, n)
+    fig, axes = _figure(n, ncols=cols, size=(1.25, 1.45))
+    for i, panel in enumerate(axes):
+        panel.imshow(array[i], cmap="gray_r")
+        panel.set_xticks([])
+        panel.set_yticks([])
+        panel.grid(False)
+        if labels is not None:
+            label = int(np.asarray(labels)[i])
+            panel.set_title(class_names[label] if class_names is not None else str(label), fontsize=8)
+    if title:
+        fig.suptitle(title)
     return fig
