@@ -13,8 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 # PyPI name -> conda-forge name where they differ.
 CONDA_NAME = {"torch": "pytorch-cpu"}
-# Needed by pip installs only (conda provides these differently or they are dev tools).
-PIP_ONLY = {"pytest-xdist", "hypothesis", "ruff"}
+# Developer tools for `make test` and `make lint`: Binder and conda users do not need them.
+PIP_ONLY = {"pytest-xdist", "hypothesis", "ruff", "selenium"}
 
 
 def _pyproject_pins() -> dict[str, str]:
