@@ -209,7 +209,7 @@ return {
   cells: cells.length,
   executed: cells.filter(c => c.model.executionCount !== null).length,
   running: cells.filter(c => (c.promptNode && c.promptNode.textContent || '').includes('*')).length,
-  errors: cells.map((c, i) => ({i, outs: c.model.outputs.toJSON()}))
+  errors: panel.content.widgets.map((c, i) => ({i, outs: c.model.type === 'code' ? c.model.outputs.toJSON() : []}))
                .filter(x => x.outs.some(o => o.output_type === 'error'))
                .map(x => ({cell: x.i + 1, error: x.outs.filter(o => o.output_type === 'error')
                                                      .map(o => o.ename + ': ' + o.evalue).join('; ')})),
