@@ -1,0 +1,227 @@
+"""Peak memory and wall time of every notebook, each from a fresh kernel: ``make memcheck``.
+
+Runs each notebook in ``notebooks/`` with nbclient (a fresh ``python3`` kernel
+per notebook, working directory ``notebooks/`` as under nbval, or the repo root
+with ``--cwd root`` as ``make book`` does), samples the resident memory (RSS) of
+the kernel process *and its children* every ``--interval`` seconds with psutil,
+and records per notebook the peak RSS and the wall time in the section
+``## Notebook memory and time`` of ``bench/RESULTS.md``. Only that section is
+rewritten; other sections of the file (other benchmarks) are kept as they are.
+Rows are keyed by (notebook, profile, CPUs), so quick/full and pinned/unpinned
+runs sit side by side and a rerun replaces its own row.
+
+Binder gives a pod 2 GB and about one CPU; the course's limit is 1.5 GB peak per
+notebook (``tests/test_reliability_memory.py`` checks the recorded peaks), and
+``--taskset 0`` runs the kernels pinned to CPU 0 to time the course as on Binder.
+
+Usage::
+
+    python bench/memcheck.py --profile quick [--notebooks 00 03] [--taskset 0] [--cwd root]
+
+Experiment caches go to a fresh temporary folder (``COURSE_CACHE_DIR``) unless
+``--keep-cache`` is given, so a peak is what a learner's first run costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+RESULTS = REPO / "bench" / "RESULTS.md"
+HEADING = "## Notebook memory and time"
+# The course's per-notebook memory budget: Binder's 2 GB pod minus room for JupyterLab itself.
+LIMIT_MB = 1536
+# Seconds one cell may run (the limit `make test` gives nbval).
+CELL_TIMEOUT = 600
+# Seconds between RSS samples: short enough to catch a peak lasting a fraction of a second.
+DEFAULT_INTERVAL = 0.2
+MB = 1024 * 1024
+
+COLUMNS = ("notebook", "profile", "CPUs", "peak RSS (MB)", "wall (s)", "status", "measured (UTC)")
+_ROW = re.compile(r"^\|(.+)\|\s*$")
+
+
+@dataclass
+class Measurement:
+    notebook: str
+    profile: str
+    cpus: str  # "all (N)" or "pinned to 0"
+    peak_mb: float
+    wall_s: float
+    status: str  # "ok" or "FAILED: ..."
+    when: str
+
+    def cells(self) -> list[str]:
+        return [self.notebook, self.profile, self.cpus, f"{self.peak_mb:.0f}", f"{self.wall_s:.1f}", self.status, self.when]
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed RSS of this process's descendants (the kernel and whatever it starts)."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.peak = 0
+        self._halt = threading.Event()
+        self._me = psutil.Process()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            total = 0
+            for proc in self._me.children(recursive=True):
+                try:
+                    total += proc.memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass  # a child that ended between listing and reading
+            self.peak = max(self.peak, total)
+            self._halt.wait(self.interval)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        return self.peak
+
+
+def find_notebooks(only: list[str] | None) -> list[Path]:
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        chosen = [p for p in paths if any(p.name.startswith(o) or p.stem == o for o in only)]
+        if not chosen:
+            names = ", ".join(p.stem for p in paths) or "none"
+            raise SystemExit(f"--notebooks {' '.join(only)} matched no notebook; there are: {names}")
+        return chosen
+    return paths
+
+
+def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interval: float, cpus: str) -> Measurement:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    sampler = RssSampler(interval)
+    sampler.start()
+    start = time.perf_counter()
+    status = "ok"
+    try:
+        client.execute(env=env)
+    except Exception as err:  # noqa: BLE001 - a failing notebook is recorded, the others still run
+        first = str(err).strip().splitlines()[-1:] or [type(err).__name__]
+        status = "FAILED: " + first[0][:80].replace("|", "/")
+    wall = time.perf_counter() - start
+    peak = sampler.stop()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    return Measurement(path.stem, profile, cpus, peak / MB, wall, status, when)
+
+
+# ------------------------------------------------------------------ RESULTS.md
+
+
+def parse_section(text: str) -> tuple[str, list[list[str]], str]:
+    """Split RESULTS.md into (before, rows of our table, after)."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.strip() == HEADING), None)
+    if start is None:
+        return text, [], ""
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    rows = []
+    for line in lines[start + 1 : end]:
+        match = _ROW.match(line.strip())
+        if not match:
+            continue
+        cells = [c.strip() for c in match.group(1).split("|")]
+        if cells[0] == COLUMNS[0] or set("".join(cells)) <= set("-: "):
+            continue  # header or separator
+        rows.append(cells)
+    return "".join(lines[:start]), rows, "".join(lines[end:])
+
+
+def render_section(rows: list[list[str]]) -> str:
+    rows = sorted(rows, key=lambda r: (r[0], r[1], r[2]))
+    out = [
+        HEADING + "\n\n",
+        "Written by `bench/memcheck.py` (`make memcheck`): each notebook from a fresh kernel with nbclient,\n",
+        "peak resident memory of the kernel and its children sampled every 0.2 s, wall time of the whole run.\n",
+        f"Limit: {LIMIT_MB} MB peak per notebook (`tests/test_reliability_memory.py`). Machine: shared 2-core VM,\n",
+        "so wall times include waiting for neighbours; \"pinned to 0\" is `--taskset 0` (one CPU, as on Binder).\n\n",
+        "| " + " | ".join(COLUMNS) + " |\n",
+        "|" + "|".join("---" for _ in COLUMNS) + "|\n",
+    ]
+    out += ["| " + " | ".join(r) + " |\n" for r in rows]
+    return "".join(out) + "\n"
+
+
+def update_results(measurements: list[Measurement], path: Path = RESULTS) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
+    before, rows, after = parse_section(text)
+    new = {(m.notebook, m.profile, m.cpus): m.cells() for m in measurements}
+    rows = [r for r in rows if tuple(r[:3]) not in new] + list(new.values())
+    if before and not before.endswith("\n\n"):
+        before = before.rstrip("\n") + "\n\n"
+    path.write_text(before + render_section(rows) + after, encoding="utf-8")
+
+
+# ------------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=("quick", "full"), default="quick")
+    parser.add_argument("--notebooks", nargs="*", help="prefixes or stems, e.g. 00 03 (default: all)")
+    parser.add_argument("--taskset", type=int, metavar="CPU", help="pin the kernels to this CPU, as on Binder")
+    parser.add_argument("--cwd", choices=("notebooks", "root"), default="notebooks", help="kernel working directory")
+    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between RSS samples")
+    parser.add_argument("--keep-cache", action="store_true", help="use the course's experiment cache")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    args = parser.parse_args(argv)
+
+    if args.taskset is not None:
+        # Kernels inherit the affinity mask, so course_utils.config.n_threads() sees one CPU, as on Binder.
+        os.sched_setaffinity(0, {args.taskset})
+        cpus = f"pinned to {args.taskset}"
+    else:
+        cpus = f"all ({len(os.sched_getaffinity(0))})"
+    env = dict(os.environ)
+    env.update(COURSE_PROFILE=args.profile, MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3", PYTHONHASHSEED="0")
+    env.setdefault("COURSE_CHECK_STRICT", "1")
+    tmp = None
+    if not args.keep_cache:
+        tmp = tempfile.TemporaryDirectory(prefix="memcheck-cache-")
+        env["COURSE_CACHE_DIR"] = tmp.name
+    cwd = NOTEBOOKS if args.cwd == "notebooks" else REPO
+
+    results = []
+    failed = False
+    for path in find_notebooks(args.notebooks):
+        m = run_one(path, profile=args.profile, cwd=cwd, env=env, interval=args.interval, cpus=cpus)
+        over = m.peak_mb > LIMIT_MB
+        failed |= over or m.status != "ok"
+        print(f"{m.notebook}: peak {m.peak_mb:.0f} MB, {m.wall_s:.1f} s, {m.status}" + (" OVER LIMIT" if over else ""),
+              flush=True)
+        results.append(m)
+        if not args.no_write:
+            update_results([m])  # row by row, so an interrupted run keeps what it measured
+    if tmp is not None:
+        tmp.cleanup()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
