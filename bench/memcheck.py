@@ -50,7 +50,7 @@ CELL_TIMEOUT = 600
 DEFAULT_INTERVAL = 0.2
 MB = 1024 * 1024
 
-COLUMNS = ("notebook", "profile", "CPUs", "peak RSS (MB)", "wall (s)", "status", "measured (UTC)")
+COLUMNS = ("notebook", "profile", "CPUs", "peak RSS (MB)", "wall (s)", "status", "measured (UTC)", "slowest cell")
 _ROW = re.compile(r"^\|(.+)\|\s*$")
 
 
@@ -63,9 +63,11 @@ class Measurement:
     wall_s: float
     status: str  # "ok" or "FAILED: ..."
     when: str
+    slowest: str = ""  # "cell 27: 41.2 s": index among all cells (Markdown included), from 0
 
     def cells(self) -> list[str]:
-        return [self.notebook, self.profile, self.cpus, f"{self.peak_mb:.0f}", f"{self.wall_s:.1f}", self.status, self.when]
+        return [self.notebook, self.profile, self.cpus, f"{self.peak_mb:.0f}", f"{self.wall_s:.1f}", self.status,
+                self.when, self.slowest]
 
 
 class RssSampler(threading.Thread):
@@ -110,11 +112,22 @@ def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interva
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    started: dict[int, float] = {}
+    took: dict[int, float] = {}
+
+    def on_cell_start(cell, cell_index: int) -> None:
+        started[cell_index] = time.perf_counter()
+
+    def on_cell_complete(cell, cell_index: int) -> None:
+        took[cell_index] = time.perf_counter() - started.get(cell_index, time.perf_counter())
+
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
         kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(cwd)}},
+        on_cell_start=on_cell_start,
+        on_cell_complete=on_cell_complete,
     )
     sampler = RssSampler(interval)
     sampler.start()
@@ -128,7 +141,9 @@ def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interva
     wall = time.perf_counter() - start
     peak = sampler.stop()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
-    return Measurement(path.stem, profile, cpus, peak / MB, wall, status, when)
+    slow = max(took.items(), key=lambda kv: kv[1], default=None)
+    slowest = f"cell {slow[0]}: {slow[1]:.1f} s" if slow else ""
+    return Measurement(path.stem, profile, cpus, peak / MB, wall, status, when, slowest)
 
 
 # ------------------------------------------------------------------ RESULTS.md
@@ -147,6 +162,7 @@ def parse_section(text: str) -> tuple[str, list[list[str]], str]:
         if not match:
             continue
         cells = [c.strip() for c in match.group(1).split("|")]
+        cells += [""] * (len(COLUMNS) - len(cells))  # rows written before a column was added
         if cells[0] == COLUMNS[0] or set("".join(cells)) <= set("-: "):
             continue  # header or separator
         rows.append(cells)
@@ -160,7 +176,8 @@ def render_section(rows: list[list[str]]) -> str:
         "Written by `bench/memcheck.py` (`make memcheck`): each notebook from a fresh kernel with nbclient,\n",
         "peak resident memory of the kernel and its children sampled every 0.2 s, wall time of the whole run.\n",
         f"Limit: {LIMIT_MB} MB peak per notebook (`tests/test_reliability_memory.py`). Machine: shared 2-core VM,\n",
-        "so wall times include waiting for neighbours; \"pinned to 0\" is `--taskset 0` (one CPU, as on Binder).\n\n",
+        "so wall times include waiting for neighbours; \"pinned to 0\" is `--taskset 0` (one CPU, as on Binder).\n",
+        "\"slowest cell\" is the cell index (counting all cells from 0) and its seconds.\n\n",
         "| " + " | ".join(COLUMNS) + " |\n",
         "|" + "|".join("---" for _ in COLUMNS) + "|\n",
     ]
@@ -213,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         m = run_one(path, profile=args.profile, cwd=cwd, env=env, interval=args.interval, cpus=cpus)
         over = m.peak_mb > LIMIT_MB
         failed |= over or m.status != "ok"
-        print(f"{m.notebook}: peak {m.peak_mb:.0f} MB, {m.wall_s:.1f} s, {m.status}" + (" OVER LIMIT" if over else ""),
+        print(f"{m.notebook}: peak {m.peak_mb:.0f} MB, {m.wall_s:.1f} s (slowest {m.slowest}), {m.status}"
+              + (" OVER LIMIT" if over else ""),
               flush=True)
         results.append(m)
         if not args.no_write:

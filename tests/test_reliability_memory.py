@@ -67,7 +67,7 @@ def test_failed_runs_are_not_hidden():
 def test_table_round_trips(tmp_path):
     path = tmp_path / "RESULTS.md"
     path.write_text("# Benchmark results\n\n## Training speed\n\nother engineer's table\n", encoding="utf-8")
-    m = memcheck.Measurement("00_x", "quick", "all (2)", 900.4, 12.34, "ok", "2026-01-01 00:00")
+    m = memcheck.Measurement("00_x", "quick", "all (2)", 900.4, 12.34, "ok", "2026-01-01 00:00", "cell 3: 1.0 s")
     memcheck.update_results([m], path)
     memcheck.update_results([memcheck.Measurement("00_x", "quick", "all (2)", 950, 1, "ok", "t")], path)
     memcheck.update_results([memcheck.Measurement("00_x", "full", "all (2)", 990, 2, "ok", "t")], path)
