@@ -41,6 +41,7 @@ __all__ = [
     "MAX_DEPTH",
     "widgets_available",
     "explorer_samples",
+    "max_depth_for",
     "signal_figure",
     "signal_explorer",
 ]
@@ -72,6 +73,10 @@ ACTIVATIONS: tuple[str, ...] = tuple(diagnostics.ACTIVATIONS)
 #: The explorer keeps n_samples x width x depth near this many activations (8 bytes each: ~13 MB),
 #: which redraws in about 0.3 s on one free core at the defaults (256 units, 30 layers, 256 samples).
 _ELEMENT_BUDGET = 256 * 256 * 30
+#: Weights drawn per redraw at most (depth x width^2): drawing them dominates a deep, wide redraw
+#: (100 layers of 512 units took 4 s of sampling on a loaded core), so at width 512 the depth
+#: slider stops at 25 layers while narrower networks keep all 100.
+_WEIGHT_BUDGET = 256 * 256 * MAX_DEPTH
 #: Fewest samples per redraw: 32 x width values per layer still estimate a std to about 1% at width 64.
 _MIN_SAMPLES = 32
 #: Most samples per redraw: more only smooths a curve that is already smooth.
@@ -108,6 +113,13 @@ def explorer_samples(depth: int, width: int) -> int:
     depth = check_int("depth", depth, low=1)
     width = check_int("width", width, low=1)
     return int(min(_MAX_SAMPLES, max(_MIN_SAMPLES, _ELEMENT_BUDGET // (depth * width))))
+
+
+def max_depth_for(width: int) -> int:
+    """The depth slider's end at ``width``: :data:`MAX_DEPTH`, or fewer layers so that
+    ``depth * width**2`` stays within the weight budget (a redraw within about a second)."""
+    width = check_int("width", width, low=1)
+    return int(max(1, min(MAX_DEPTH, _WEIGHT_BUDGET // (width * width))))
 
 
 def _resolve_init(init: Any, std: float | None) -> Any:
@@ -244,7 +256,8 @@ def _controls(depth: int, width: int, init_name: str, std: float, activation: st
     else:
         widths = WIDTHS
     return {
-        "depth": w.IntSlider(value=min(depth, MAX_DEPTH), min=1, max=MAX_DEPTH, description="depth",
+        "depth": w.IntSlider(value=min(depth, max_depth_for(width)), min=1, max=max_depth_for(width),
+                             description="depth",
                              continuous_update=False, style=style),
         "width": w.SelectionSlider(options=widths, value=width, description="width", continuous_update=False,
                                    style=style),
@@ -276,7 +289,9 @@ def signal_explorer(
 
     Each change recomputes :func:`~course_utils.diagnostics.signal_propagation`
     (NumPy; about 0.3-1 s) and redraws forward activation std and backward
-    gradient std per layer, with the mean-field prediction dashed.
+    gradient std per layer, with the mean-field prediction dashed. The depth
+    slider ends at :data:`MAX_DEPTH` layers, or at :func:`max_depth_for` the
+    chosen width when the layers are wide (25 layers at width 512).
 
     Args:
         depth, width, init, std, activation: the starting setting (as in :func:`signal_figure`).
@@ -333,7 +348,19 @@ def _build_widget(initializer: Any, depth: int, width: int, activation: str, men
     # Only random_normal's std is adjustable in the menu; other schemes keep the parameters given (or defaults).
     custom = {name: initializer} if name != "random_normal" else {}
 
+    busy = []  # non-empty while a redraw runs: clamping the depth below must not start a second one
+
     def redraw(_change: Any = None) -> None:
+        if busy:
+            return
+        busy.append(True)
+        try:
+            _redraw()
+        finally:
+            busy.clear()
+
+    def _redraw() -> None:
+        controls["depth"].max = max_depth_for(controls["width"].value)  # clamps the depth's value too
         controls["std"].disabled = controls["init"].value != "random_normal"
         scheme = controls["init"].value
         chosen = (initializers.get("random_normal", std=controls["std"].value) if scheme == "random_normal"

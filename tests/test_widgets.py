@@ -132,6 +132,24 @@ def test_widget_controls_redraw(monkeypatch):
     assert "redrawn in" in status.value
 
 
+def test_wide_layers_shorten_the_depth_slider(monkeypatch):
+    """Width 512 with 100 layers would draw 26M weights per redraw: the depth slider stops at 25 there."""
+    assert widgets.max_depth_for(256) == widgets.MAX_DEPTH and widgets.max_depth_for(512) == 25
+    monkeypatch.setattr(widgets, "widgets_available", lambda: True)
+    calls = []
+    original = widgets.signal_figure
+    monkeypatch.setattr(widgets, "signal_figure", lambda *a, **k: calls.append(a[:2]) or original(*a, **k))
+    box = widgets.signal_explorer(depth=60, width=64)
+    depth, width = box.children[0].children
+    assert depth.max == widgets.MAX_DEPTH and depth.value == 60
+    calls.clear()
+    width.value = 512
+    assert depth.max == 25 and depth.value == 25
+    assert calls == [(25, 512)]  # one redraw, already at the clamped depth
+    width.value = 128
+    assert depth.max == widgets.MAX_DEPTH and depth.value == 25
+
+
 def test_import_loads_no_framework():
     code = "import sys, course_utils.widgets; print('tensorflow' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
