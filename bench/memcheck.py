@@ -118,7 +118,7 @@ def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interva
     def on_cell_start(cell, cell_index: int) -> None:
         started[cell_index] = time.perf_counter()
 
-    def on_cell_complete(cell, cell_index: int) -> None:
+    def on_cell_executed(cell, cell_index: int, execute_reply) -> None:  # after the kernel's reply
         took[cell_index] = time.perf_counter() - started.get(cell_index, time.perf_counter())
 
     client = NotebookClient(
@@ -127,7 +127,7 @@ def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interva
         kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(cwd)}},
         on_cell_start=on_cell_start,
-        on_cell_complete=on_cell_complete,
+        on_cell_executed=on_cell_executed,
     )
     sampler = RssSampler(interval)
     sampler.start()
