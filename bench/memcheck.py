@@ -25,6 +25,7 @@ Experiment caches go to a fresh temporary folder (``COURSE_CACHE_DIR``) unless
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import sys
@@ -186,6 +187,17 @@ def render_section(rows: list[list[str]]) -> str:
 
 
 def update_results(measurements: list[Measurement], path: Path = RESULTS) -> None:
+    import fcntl
+
+    # Two memcheck runs (e.g. pinned and unpinned) may finish a notebook at the same moment.
+    # The lock file lives in the temporary folder, not in the repository (nothing to ignore or commit).
+    name = "memcheck-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16] + ".lock"
+    with open(Path(tempfile.gettempdir()) / name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _update_results(measurements, path)
+
+
+def _update_results(measurements: list[Measurement], path: Path) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
     before, rows, after = parse_section(text)
     new = {(m.notebook, m.profile, m.cpus): m.cells() for m in measurements}
