@@ -193,3 +193,28 @@ def test_progress_is_quiet_under_tests_and_can_be_forced(fashion, capsys):
     train(_mlp("torch"), (x[:128], y[:128]), epochs=1, batch_size=32, progress=True, label="demo")
     err = capsys.readouterr().err
     assert "demo" in err and "4/4" in err
+
+
+def test_keras_fused_adam_is_keras_adam():
+    """The fused-kernel Adam/AdamW used for Keras runs computes what keras.optimizers.Adam/AdamW compute."""
+    from course_utils import frameworks
+
+    keras = frameworks.keras()
+    import tensorflow as tf
+
+    fused = training._keras_fused_adam_classes(keras)
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(30, 20)).astype(np.float32)
+    # gradients over six orders of magnitude, where epsilon's placement would show
+    grads = [(rng.normal(size=w0.shape) * 10.0 ** rng.uniform(-6, 0, size=w0.shape)).astype(np.float32)
+             for _ in range(5)]
+    for stock, mine in ((keras.optimizers.Adam, fused.Adam), (keras.optimizers.AdamW, fused.AdamW)):
+        out = []
+        for cls in (stock, mine):
+            var = keras.Variable(w0)
+            opt = cls(learning_rate=1e-2, epsilon=1e-7)
+            for g in grads:
+                opt.apply_gradients([(tf.constant(g), var)])
+            out.append(np.asarray(var))
+        assert np.abs(out[0] - w0).max() > 1e-2  # the weights did move
+        np.testing.assert_allclose(out[1], out[0], rtol=0, atol=1e-6)  # float32 rounding of values ~1
