@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -122,10 +123,18 @@ def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interva
     def on_cell_executed(cell, cell_index: int, execute_reply) -> None:  # after the kernel's reply
         took[cell_index] = time.perf_counter() - started.get(cell_index, time.perf_counter())
 
+    from jupyter_client.manager import KernelManager
+
+    # IPC sockets, not TCP: with many kernels starting at once on a shared machine, a TCP port picked as free
+    # can be taken by another kernel before ours binds it, and then a reply never arrives (seen here: the
+    # client waited with both sides idle). Socket files in a private folder cannot collide.
+    sockets = tempfile.mkdtemp(prefix="memcheck-ipc-")
+    km = KernelManager(kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"), transport="ipc",
+                       ip=os.path.join(sockets, "kernel"))
     client = NotebookClient(
         nb,
+        km=km,
         timeout=CELL_TIMEOUT,
-        kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(cwd)}},
         on_cell_start=on_cell_start,
         on_cell_executed=on_cell_executed,
@@ -141,6 +150,9 @@ def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interva
         status = "FAILED: " + first[0][:80].replace("|", "/")
     wall = time.perf_counter() - start
     peak = sampler.stop()
+    if km.has_kernel:  # nbclient shuts down only kernels it created itself
+        km.shutdown_kernel(now=True)
+    shutil.rmtree(sockets, ignore_errors=True)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     slow = max(took.items(), key=lambda kv: kv[1], default=None)
     slowest = f"cell {slow[0]}: {slow[1]:.1f} s" if slow else ""
