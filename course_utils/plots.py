@@ -186,12 +186,16 @@ def _style(i: int) -> dict[str, Any]:
     return {"linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)], "marker": _MARKERS[i % len(_MARKERS)]}
 
 
-def _check_frame(argument: str, frame: Any, columns: Iterable[str]) -> pd.DataFrame:
+def _check_frame(argument: str, frame: Any, columns: Iterable[str],
+                 given_by: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
+    """Check ``frame`` is a DataFrame with ``columns``; ``given_by`` maps argument names to the columns they name."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{argument} must be a pandas DataFrame; got {type(frame).__name__}.")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"{argument} has no column(s) {missing}; its columns are {list(frame.columns)}.")
+        culprits = [name for name, cols in (given_by or {}).items() if set(_as_list(cols, name)) & set(missing)]
+        named = f" ({', '.join(culprits)} must name columns of {argument})" if culprits else ""
+        raise ValueError(f"{argument} has no column(s) {missing}{named}; its columns are {list(frame.columns)}.")
     return frame
 
 
@@ -389,7 +393,7 @@ def plot_layer_stats(
         title: the figure's title.
     """
     columns = _as_list(stats, "stats")
-    df = _check_frame("df", df, [x, *columns])
+    df = _check_frame("df", df, [x, *columns], given_by={"x": x, "stats": columns})
     hue_cols = _auto_hue(df) if hue is None else _as_list(hue, "hue")
     _check_frame("df", df, hue_cols)
     df = df.assign(_group=_group_labels(df, hue_cols) if hue_cols else "")
@@ -659,7 +663,7 @@ def plot_heatmap(
     logarithmic colour scale (for stds spanning orders of magnitude).
     Rows and columns keep their order of first appearance in ``df``.
     """
-    df = _check_frame("df", df, [row, col, value])
+    df = _check_frame("df", df, [row, col, value], given_by={"row": row, "col": col, "value": value})
     agg = check_choice("agg", agg, _AGGREGATES)
     table = df.pivot_table(index=row, columns=col, values=value, aggfunc=agg, sort=False)
     table = table.reindex(index=list(dict.fromkeys(df[row])), columns=list(dict.fromkeys(df[col])))

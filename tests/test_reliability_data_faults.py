@@ -84,8 +84,6 @@ def test_offline_with_a_corrupted_cache_file_sets_it_aside_and_keeps_the_good_on
 
 
 @needs_mnist
-@pytest.mark.xfail(strict=True, reason="reported to lead: DownloadError when no mirror answers lists the URLs "
-                   "tried but not what to do (retry with internet, COURSE_DATA_MIRRORS, or copy the file to <folder>)")
 def test_offline_download_error_says_what_to_do(tmp_path):
     err, _, _, _ = _offline_with_corrupted_cache(tmp_path)
     assert re.search(SAYS_WHAT_TO_DO, str(err)), f"the message gives no next step: {err}"

@@ -314,4 +314,8 @@ def fetch_file(
             tmp.unlink(missing_ok=True)
     if not urls:
         failures.append("no mirrors configured")
-    raise DownloadError(f"Could not download {spec.filename}:\n  " + "\n  ".join(failures))
+    raise DownloadError(
+        f"Could not download {spec.filename}:\n  " + "\n  ".join(failures) + "\n"
+        f"What to do: connect to the internet and run the same command again; or point COURSE_DATA_MIRRORS "
+        f"at a mirror you can reach; or copy {spec.filename} (from a machine with internet) into {dest_dir}."
+    )

@@ -94,6 +94,8 @@ def parse_idx(
     a read-only view of the decoded bytes when the values are single bytes.
     Raises :class:`IDXFormatError` naming ``what`` and the reason.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be the bytes of an IDX file (e.g. Path(...).read_bytes()); got {type(data).__name__}.")
     raw = decompress(data, what=what)
     if len(raw) < 4:
         raise IDXFormatError(f"{what} is not an IDX file: only {len(raw)} bytes long.")
@@ -134,5 +136,7 @@ def read_idx(
     expect_dtype: np.dtype | str | None = None,
 ) -> np.ndarray:
     """Read an IDX file (``.gz`` or not) from ``path``; see :func:`parse_idx`."""
+    if not isinstance(path, (str, PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path) of an IDX file; got {type(path).__name__}.")
     path = Path(path)
     return parse_idx(path.read_bytes(), what=str(path), expect_shape=expect_shape, expect_dtype=expect_dtype)

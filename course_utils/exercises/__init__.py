@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .._validation import check_number
+
 __all__ = ["Feedback", "ExerciseFailed", "checker", "ok", "fail", "close", "STUB_MARKER"]
 
 # The text every student stub raises with; editions and tests look for it.
@@ -62,16 +64,22 @@ class Feedback:
 
 def ok(message: str = "correct.") -> tuple[bool, str]:
     """A passing result for a checker to return."""
+    if not isinstance(message, str):
+        raise TypeError(f"message must be a sentence; got {type(message).__name__} {message!r}.")
     return True, message
 
 
 def fail(message: str) -> tuple[bool, str]:
     """A failing result with specific advice for a checker to return."""
+    if not isinstance(message, str) or not message.strip():
+        raise TypeError(f"message must be a non-empty sentence of advice; got {type(message).__name__} {message!r}.")
     return False, message
 
 
 def close(got: Any, expected: float, *, rtol: float = 1e-3, atol: float = 1e-12) -> bool:
     """True when ``got`` is a finite number within ``rtol`` (relative) or ``atol`` of ``expected``."""
+    check_number("rtol", rtol, low=0.0)
+    check_number("atol", atol, low=0.0)
     try:
         value = float(got)
     except (TypeError, ValueError):
@@ -85,6 +93,8 @@ def _strict() -> bool:
 
 def checker(exercise: str) -> Callable[[Callable[..., tuple[bool, str]]], Callable[..., Feedback]]:
     """Turn a function returning ``ok(...)``/``fail(...)`` into a safe, printing checker."""
+    if not isinstance(exercise, str) or not exercise.strip():
+        raise TypeError(f"exercise must be the exercise's name, e.g. @checker('He standard deviation'); got {exercise!r}.")
 
     def decorate(check: Callable[..., tuple[bool, str]]) -> Callable[..., Feedback]:
         @functools.wraps(check)

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from .. import frameworks
-from .._validation import check_number
+from .._validation import check_choice, check_number
 from ._core import (
+    LAYOUTS,
     TRUNCATED_NORMAL_STD,
     Initializer,
     Orthogonal,
@@ -264,6 +265,7 @@ def identify_init(w: np.ndarray, layout: str = "keras", framework: str | None = 
     from scipy import stats
 
     alpha = check_number("alpha", alpha, low=0.0, high=1.0)
+    layout = check_choice("layout", layout, LAYOUTS)
     framework = framework or layout
     ctx = dict(context or {})
     w = np.asarray(w)
