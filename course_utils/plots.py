@@ -136,26 +136,22 @@ def _ensure_theme() -> None:
         set_theme()
 
 
-# Backends that only write files: under them (e.g. MPLBACKEND=Agg in the tests) nothing else shows a figure.
-_FILE_BACKENDS = {"agg", "pdf", "pgf", "ps", "svg", "cairo", "template"}
-
-
 class CourseFigure(Figure):
-    """A matplotlib Figure that Jupyter shows once, whether or not the call's result is assigned.
+    """A matplotlib Figure that Jupyter shows exactly once, whether or not the call's result is assigned.
 
-    With the inline backend, pyplot shows every new figure at the end of the
-    cell; a Figure that is also the cell's value would be shown a second
-    time. This class skips the second showing while pyplot still holds the figure.
+    Jupyter shows a figure in two ways: as the cell's value, and -- with the
+    inline backend -- when pyplot flushes every open figure at the end of the
+    cell, which also goes through ``_ipython_display_``. Showing the PNG and
+    then releasing the figure from pyplot makes the first showing the only one.
     """
 
     def _ipython_display_(self) -> None:
-        shows_itself = matplotlib.get_backend().lower() not in _FILE_BACKENDS  # inline, ipympl, nbagg, ...
-        if shows_itself and plt.fignum_exists(getattr(self, "number", -1)):
-            return  # pyplot's backend shows it (inline: at the end of the cell)
         from IPython.core.pylabtools import print_figure
         from IPython.display import display
 
         display({"image/png": print_figure(self, "png")}, raw=True)
+        if plt.fignum_exists(getattr(self, "number", -1)):
+            plt.close(self)  # pyplot would show it again at the end of the cell
 
 
 def _figure(n_panels: int = 1, *, ncols: int | None = None, sharey: bool = False,

@@ -254,20 +254,29 @@ def test_heatmap_bad_input():
 # ------------------------------------------------------------------------ Jupyter and imports
 
 
-def test_figure_is_shown_once_in_jupyter(monkeypatch, signal_frames):
-    import IPython.display
+def test_figure_is_shown_once_in_jupyter():
+    """In a real kernel with the inline backend, every way of showing a figure draws it exactly once."""
+    import os
 
-    fig = plots.plot_layer_stats(signal_frames["he_normal"], "std")
-    shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
-    fig._ipython_display_()  # under Agg (nbval, scripts) nothing else shows it: drawn as a PNG
-    assert len(shown) == 1 and "image/png" in shown[0][0]
-    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
-    fig._ipython_display_()
-    assert len(shown) == 1  # pyplot's inline backend shows it at the end of the cell: no second copy
-    plt.close(fig)
-    fig._ipython_display_()
-    assert len(shown) == 2  # a figure pyplot no longer holds (a later cell's `fig`) is drawn on request
+    import nbclient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[
+        new_code_cell("from course_utils import plots\nimport pandas as pd\n"
+                      "df = pd.DataFrame({'a': [1, 2], 'b': [1, 1], 'v': [0.1, 0.2]})"),
+        new_code_cell("plots.plot_heatmap(df, 'a', 'b', 'v')"),  # the cell's value
+        new_code_cell("fig = plots.plot_heatmap(df, 'a', 'b', 'v')"),  # assigned: pyplot's flush shows it
+        new_code_cell("fig"),  # asked for again in a later cell
+    ])
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel's own default: inline
+    saved = os.environ.pop("MPLBACKEND", None)
+    try:
+        nbclient.NotebookClient(nb, kernel_name="python3", timeout=120, env=env).execute()
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+    pngs = [sum("image/png" in out.get("data", {}) for out in cell.outputs) for cell in nb.cells]
+    assert pngs == [0, 1, 1, 1], pngs
 
 
 def test_plots_never_import_a_framework():

@@ -121,3 +121,13 @@ def checker(exercise: str) -> Callable[[Callable[..., tuple[bool, str]]], Callab
         return run
 
     return decorate
+
+
+def __getattr__(name: str) -> Any:
+    # `from course_utils import exercises; exercises.signal.check_...` works without importing each topic.
+    import importlib
+
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError:
+        raise AttributeError(f"course_utils.exercises has no topic or attribute {name!r}") from None
