@@ -10,9 +10,12 @@ KERNEL := weight-init-course
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 # Tests and CI run every experiment small; learners get the full size by default.
-TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 MPLBACKEND=Agg TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0
+# Two pytest workers, one framework thread each: a notebook's cells stay on one worker (--dist loadfile).
+TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 COURSE_THREADS=1 MPLBACKEND=Agg TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0
+TEST_WORKERS ?= 2
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup lab test unit notebooks lint clean book student
+.PHONY: setup lab test unit notebooks bench memcheck lint clean book student
 
 setup: $(STAMP)
 
@@ -31,12 +34,10 @@ unit: setup
 	$(TEST_ENV) $(PY) -m pytest tests $(PYTEST_ARGS)
 
 notebooks: setup
-	$(TEST_ENV) $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest $(NBVAL) -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile notebooks $(PYTEST_ARGS)
 
 test: setup
-	$(TEST_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The executed course as a static site in _build/html (profile from COURSE_PROFILE, default full);
 # e.g. make book COURSE_PROFILE=quick BOOK_ARGS="--jobs 2".
@@ -47,6 +48,17 @@ book: setup
 student: setup
 	$(PY) -m course_utils.editions check
 	$(PY) -m course_utils.editions student student
+
+# Speed and memory benchmarks; each writes its own section of bench/RESULTS.md.
+bench: setup
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/bench_training.py --out bench/RESULTS.md
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/bench_comparison.py --out bench/RESULTS.md
+
+# Peak memory and run time of every notebook from a fresh kernel (quick, full, and quick on one CPU).
+memcheck: setup
+	$(PY) bench/memcheck.py --profile quick
+	$(PY) bench/memcheck.py --profile full
+	$(PY) bench/memcheck.py --profile quick --taskset 0
 
 lint: setup
 	$(VENV)/bin/ruff check course_utils tests bench
