@@ -46,6 +46,9 @@ __all__ = [
     "signal_summary",
     "init_label",
     "time_init",
+    "GUIDE",
+    "HEALTHY_DECADES",
+    "check_model",
 ]
 
 
@@ -129,6 +132,7 @@ def sweep(
     seeds: Iterable[int] = (0,),
     cache: bool = True,
     progress: bool | None = None,
+    workers: int = 1,
     **fixed: Any,
 ):
     """Run ``fn(**config, seed=seed, **fixed)`` over the grid's product and every seed.
@@ -139,6 +143,14 @@ def sweep(
         seeds: one run per seed per configuration (a claim needs several: see notebook 11).
         cache: read and write the on-disk cache (off: always recompute, never store).
         progress: show a tqdm bar (default: only outside the quick profile).
+        workers: run the uncached runs in this many worker processes at once, each
+            with ``n_threads() // workers`` threads (at least 1). On a few cores, two
+            single-threaded trainings of small models finish sooner than the same two
+            run one after the other with two threads each (``bench/RESULTS.md``). Each
+            worker imports the frameworks once (seconds), so this pays off for runs of
+            a minute or more. ``fn`` must be importable by ``module.name``
+            (a course_utils function such as :func:`train_mlp`, not one defined in a
+            notebook); configurations travel as JSON, never pickle.
         **fixed: parameters passed to every run, part of the cache key too.
 
     Returns:
@@ -159,31 +171,138 @@ def sweep(
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. seeds=[0, 1, 2].")
 
+    workers = check_int("workers", workers, low=1)
     names = list(grid)
     runs = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
     folder = _cache_folder() if cache else None
     show = (not config.is_quick()) if progress is None else progress
-    rows = []
-    for params, seed in tqdm(
-        [(p, s) for p in runs for s in seeds], desc=getattr(fn, "__name__", "sweep"), disable=not show, leave=False
-    ):
-        call = {**params, **fixed, "seed": seed}
-        path = folder / f"{run_key(fn, call)}.json" if folder else None
-        record = _read(path) if path else None
-        cached = record is not None
-        if record is None:
-            start = time.perf_counter()
-            metrics = fn(**call)
-            if not isinstance(metrics, Mapping):
-                raise TypeError(f"{fn.__name__} must return a dict of metrics; got {type(metrics).__name__}.")
-            record = {"metrics": {k: _jsonable(v) for k, v in metrics.items()}, "seconds": time.perf_counter() - start}
-            if path:
-                _write(path, record)
-        rows.append({**{k: _display(v) for k, v in params.items()}, "seed": seed, **record["metrics"],
-                     "seconds": record["seconds"], "cached": cached})
+    jobs = [(params, seed, {**params, **fixed, "seed": seed}) for params in runs for seed in seeds]
+    paths = [folder / f"{run_key(fn, call)}.json" if folder else None for _, _, call in jobs]
+    records = [_read(path) if path else None for path in paths]
+    cached = [r is not None for r in records]
+    todo = [i for i, r in enumerate(records) if r is None]
+    bar = tqdm(total=len(todo), desc=getattr(fn, "__name__", "sweep"), disable=not show or not todo, leave=False)
+
+    def done(i: int, record: dict[str, Any]) -> None:
+        records[i] = record
+        if paths[i]:
+            _write(paths[i], record)
+        bar.update(1)
+
+    try:
+        if workers > 1 and len(todo) > 1:
+            _run_parallel(fn, [(i, jobs[i][2]) for i in todo], workers, done)
+        else:
+            for i in todo:
+                done(i, _run_one(fn, jobs[i][2]))
+    finally:
+        bar.close()
+    rows = [{**{k: _display(v) for k, v in params.items()}, "seed": seed, **record["metrics"],
+             "seconds": record["seconds"], "cached": was_cached}
+            for (params, seed, _), record, was_cached in zip(jobs, records, cached, strict=True)]
     table = pd.DataFrame(rows)
     table.attrs["parameters"] = [*names, "seed"]  # which columns are the configuration (see curves())
     return table
+
+
+def _run_one(fn: Callable[..., Mapping[str, Any]], call: Mapping[str, Any]) -> dict[str, Any]:
+    """One run in this process: the metrics as JSON-ready values, and its seconds."""
+    start = time.perf_counter()
+    metrics = fn(**call)
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"{getattr(fn, '__name__', fn)} must return a dict of metrics; got {type(metrics).__name__}.")
+    return {"metrics": {k: _jsonable(v) for k, v in metrics.items()}, "seconds": time.perf_counter() - start}
+
+
+def _function_ref(fn: Callable[..., Any]) -> str:
+    """``module:qualname`` of a function a fresh process can import, or a ValueError saying why not."""
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        raise ValueError(f"workers > 1 runs {getattr(fn, '__name__', fn)!r} in fresh processes, which must import it; "
+                         "define it in a module (e.g. use experiments.train_mlp) or use workers=1.")
+    return f"{module}:{qualname}"
+
+
+def _revive(value: Any) -> Any:
+    """A configuration value back from JSON: registry initializers become Initializer objects again."""
+    if isinstance(value, dict) and set(value) == {"initializer", "params"}:
+        from . import initializers
+
+        return initializers.get(value["initializer"], **value["params"])
+    if isinstance(value, dict):
+        return {k: _revive(v) for k, v in value.items()}
+    return value
+
+
+def _run_parallel(fn: Callable[..., Any], tasks: list[tuple[int, Mapping[str, Any]]], workers: int,
+                  done: Callable[[int, dict[str, Any]], None]) -> None:
+    """Run ``tasks`` (index, call) in ``workers`` worker processes (``python -m course_utils.experiments
+    --worker``), one JSON line per task each way; ``done(index, record)`` as each finishes."""
+    import queue
+    import subprocess
+    import sys
+    import threading
+
+    ref = _function_ref(fn)
+    workers = min(workers, len(tasks))
+    env = dict(os.environ, COURSE_THREADS=str(max(1, config.n_threads() // workers)))
+    pending: queue.Queue = queue.Queue()
+    for task in tasks:
+        pending.put(task)
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def serve() -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.experiments", "--worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, env=env, cwd=str(config.repo_root()))
+        try:
+            while not errors:
+                try:
+                    index, call = pending.get_nowait()
+                except queue.Empty:
+                    break
+                proc.stdin.write(json.dumps({"fn": ref, "params": _jsonable(dict(call))}) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+                reply = json.loads(line) if line else {"error": "the worker process ended unexpectedly"}
+                with lock:
+                    if "error" in reply:
+                        errors.append(reply["error"])
+                    else:
+                        done(index, reply)
+        finally:
+            proc.stdin.close()
+            proc.wait()
+
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"a run failed in a worker process:\n{errors[0]}")
+
+
+def _worker() -> None:
+    """Serve runs: read {"fn", "params"} JSON lines on stdin, answer {"metrics", "seconds"} or {"error"}."""
+    import importlib
+    import sys
+    import traceback
+
+    out = sys.stdout
+    sys.stdout = sys.stderr  # whatever the runs print must not interleave with the replies
+    for line in sys.stdin:
+        try:
+            task = json.loads(line)
+            module, qualname = task["fn"].split(":")
+            fn: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                fn = getattr(fn, part)
+            reply = _run_one(fn, {k: _revive(v) for k, v in task["params"].items()})
+        except Exception:  # noqa: BLE001 - reported to the parent, which raises it
+            reply = {"error": traceback.format_exc()}
+        out.write(json.dumps(reply, allow_nan=True) + "\n")
+        out.flush()
 
 
 def init_label(initializer: Any) -> str:
@@ -337,6 +456,7 @@ def train_mlp(
     output_init: Any = "glorot_uniform",
     bias_init: Any = "zeros",
     train_loss: bool = False,
+    flush_denormal: bool = True,
 ) -> dict[str, Any]:
     """One training run of an MLP on flattened images, as a row of metrics for :func:`sweep`.
 
@@ -352,6 +472,12 @@ def train_mlp(
     with ``train_loss=True`` the loss on the whole training subset after training,
     in inference mode (``final_train_loss``; trainability), and ``history``:
     the per-epoch curves (for :func:`curves`).
+
+    ``flush_denormal``: PyTorch on CPU treats subnormal floats (below ~1e-38) as
+    zero during the run, as TensorFlow does by default. A vanishing signal
+    otherwise fills a deep network with subnormals, whose arithmetic is many
+    times slower on x86 CPUs (measured: 10 s instead of 1 s for a 20-layer net
+    initialized at N(0, 0.01^2)); the results differ only in values that small.
     """
     import statistics
 
@@ -362,13 +488,24 @@ def train_mlp(
     model = models.build_mlp(framework, ds.x_train.shape[1], hidden, activation, init, bias_init=bias_init,
                              dropout=dropout, n_classes=ds.n_classes, output_init=output_init, seed=seed, depth=depth)
     build = time.perf_counter() - start
-    hist = training.train(model, ds, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, seed=seed,
-                          progress=False)
+    flush = framework == "torch" and flush_denormal
+    if flush:
+        from . import frameworks
+
+        torch = frameworks.torch()
+        torch.set_flush_denormal(True)  # returns False where the CPU cannot; then nothing changes
+    try:
+        hist = training.train(model, ds, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                              seed=seed, progress=False)
+        final_train = training.evaluate(model, ds.x_train, ds.y_train)["loss"] if train_loss else None
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)  # PyTorch's default
     out = {"val_accuracy": hist.val_accuracy[-1], "val_loss": hist.val_loss[-1], "loss": hist.loss[-1],
            "accuracy": hist.accuracy[-1], "seconds_per_epoch": statistics.median(hist.seconds_per_epoch),
            "build_seconds": build}
     if train_loss:
-        out["final_train_loss"] = training.evaluate(model, ds.x_train, ds.y_train)["loss"]
+        out["final_train_loss"] = final_train
     out["history"] = {"epoch": hist.epoch, "val_accuracy": hist.val_accuracy, "val_loss": hist.val_loss,
                       "loss": hist.loss, "accuracy": hist.accuracy, "seconds_per_epoch": hist.seconds_per_epoch}
     return out
@@ -388,12 +525,15 @@ def signal_summary(init: Any, activation: str, depth: int, seed: int, *, width: 
       orders of magnitude the worse of the two is off (0 is perfect; NaN or
       infinite ratios -- an overflow -- count as ``inf``).
     """
+    import numpy as np
+
     from . import diagnostics
 
     frame = diagnostics.signal_propagation(init, activation, depth, width, n_samples=n_samples, seed=seed)
     layers = frame[frame["depth"] >= 1]
-    forward = float(layers["preact_std"].iloc[-1] / layers["preact_std"].iloc[0])
-    backward = float(layers["weight_grad_std"].iloc[0] / layers["weight_grad_std"].iloc[-1])
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 when a signal vanished entirely: NaN -> inf decades
+        forward = float(np.float64(layers["preact_std"].iloc[-1]) / layers["preact_std"].iloc[0])
+        backward = float(np.float64(layers["weight_grad_std"].iloc[0]) / layers["weight_grad_std"].iloc[-1])
 
     def decades(ratio: float) -> float:
         if not math.isfinite(ratio) or ratio <= 0:
@@ -442,3 +582,115 @@ def time_init(init: Any, shape: Sequence[int], framework: str = "torch", *, repe
         draw(i)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+#: The decision guide per hidden activation: (accepted registry names, the first being the
+#: recommendation; why). Notebook 12 derives it from its grid; exercises.choosing checks against it.
+GUIDE: dict[str, tuple[tuple[str, ...], str]] = {
+    "sigmoid": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
+                 "lecun_normal_torch", "orthogonal", "he_normal", "he_uniform", "he_normal_torch"),
+                "Glorot is the textbook choice (Glorot & Bengio 2010), but in notebook 12's grid no scheme makes a "
+                "sigmoid stack deeper than a few layers train, and a larger scale (He) trains shallow ones at "
+                "least as well: sigmoid's slope is at most 1/4, so gradients shrink in every layer. Avoid "
+                "sigmoid in hidden layers."),
+    "tanh": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
+              "lecun_normal_torch", "orthogonal", "he_normal", "he_uniform", "he_normal_torch"),
+             "tanh has slope 1 at 0, so the variance-preserving scale is Var(w) = 1/fan_in (LeCun) or the "
+             "fan-average compromise 2/(fan_in + fan_out) (Glorot); orthogonal trained deep tanh stacks best in "
+             "notebook 12's grid, and tanh is forgiving enough that He trains too at depths up to 30."),
+    "relu": (("he_normal", "he_uniform", "he_normal_torch"),
+             "ReLU zeroes half of its inputs, halving the second moment per layer; He's Var(w) = 2/fan_in "
+             "doubles it back (He et al. 2015)."),
+    "leaky_relu": (("he_normal", "he_uniform", "he_normal_torch"),
+                   "leaky ReLU is ReLU with a small slope a; He's gain sqrt(2 / (1 + a^2)) is practically "
+                   "sqrt(2) for a = 0.01."),
+    "selu": (("lecun_normal", "lecun_normal_torch", "lecun_uniform", "orthogonal"),
+             "SELU's self-normalizing fixed point (mean 0, variance 1) assumes Var(w) = 1/fan_in, LeCun's "
+             "scale (Klambauer et al. 2017); orthogonal weights have the same variance and trained deep SELU "
+             "stacks best in notebook 12's grid."),
+    "elu": (("he_normal", "he_uniform", "he_normal_torch"),
+            "ELU behaves like ReLU for positive inputs; He's scale is the usual choice."),
+    "gelu": (("he_normal", "he_uniform", "he_normal_torch"),
+             "GELU is a smooth ReLU; He's scale keeps the signal, as for ReLU."),
+    "linear": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
+                "lecun_normal_torch", "orthogonal"),
+               "a linear layer keeps the variance with Var(w) = 1/fan_in; orthogonal matrices keep every "
+               "direction's length exactly (Saxe et al. 2014, notebook 08)."),
+}
+
+#: Orders of magnitude (decades) a signal may drift through a network before the verdict calls it a problem:
+#: a factor of 10 in std is what deep nets of a few dozen layers show even when well initialized at small width.
+HEALTHY_DECADES = 1.0
+
+
+def check_model(model: Any, x: Any, y: Any) -> dict[str, Any]:
+    """Check your own model: does its initial signal survive the trip through its hidden layers?
+
+    On one batch ``(x, y)`` (a few hundred examples), with
+    :func:`~course_utils.diagnostics.activation_stats` and
+    :func:`~course_utils.diagnostics.gradient_stats` over the hidden weight layers
+    (every weight layer but the last):
+
+    * ``forward_ratio`` = std of the last hidden layer's activations / the first's;
+    * ``backward_ratio`` = std of dL/dW of the first hidden layer / the last's;
+    * ``decades`` = max(|log10 forward_ratio|, |log10 backward_ratio|);
+
+    and a ``verdict`` in words: healthy below :data:`HEALTHY_DECADES`, else which
+    signal vanishes or explodes, with the :data:`GUIDE`'s scheme for the hidden
+    activation when the model's kernels (by ``initializers.describe_model_init``)
+    are not drawn from it. Also returns ``layers`` (the per-layer table) and
+    ``schemes`` (the fitted scheme per hidden kernel).
+    """
+    import numpy as np
+
+    from . import diagnostics, initializers
+
+    acts = diagnostics.activation_stats(model, x)
+    grads = diagnostics.gradient_stats(model, x, y)
+    if len(acts) < 3:
+        raise ValueError("check_model needs a model with at least two hidden weight layers before its output layer; "
+                         f"this one has {len(acts)} weight layer(s).")
+    layers = acts[["layer", "depth", "activation", "std"]].merge(
+        grads[["layer", "weight_std", "weight_grad_std"]], on="layer")
+    hidden = layers.iloc[:-1]
+    forward = float(hidden["std"].iloc[-1] / hidden["std"].iloc[0])
+    backward = float(hidden["weight_grad_std"].iloc[0] / hidden["weight_grad_std"].iloc[-1])
+
+    def off(ratio: float) -> float:
+        return abs(math.log10(ratio)) if math.isfinite(ratio) and ratio > 0 else math.inf
+
+    decades = max(off(forward), off(backward))
+    described = initializers.describe_model_init(model)
+    kernels = described[described["role"] == "kernel"]["closest"].tolist()[: len(hidden)]
+    activation = str(hidden["activation"].mode().iloc[0]) if hidden["activation"].notna().any() else "linear"
+    advice = ""
+    if activation in GUIDE:
+        accepted, why = GUIDE[activation]
+        odd = sorted({k for k in kernels if not any(str(k).startswith(a) for a in accepted)})
+        if odd:
+            advice = (f" Its hidden kernels look like {', '.join(map(str, odd))}; for {activation} the guide says "
+                      f"{accepted[0]}: {why}")
+    n = len(hidden)
+    if decades < HEALTHY_DECADES:
+        verdict = (f"healthy: over {n} hidden layers the activations' std changes by x{forward:.3g} and the "
+                   f"weight gradients' by x{1 / backward:.3g} (within {HEALTHY_DECADES:g} decade).")
+    else:
+        parts = []
+        if off(forward) >= HEALTHY_DECADES:
+            parts.append(f"the forward signal {'vanishes' if forward < 1 else 'explodes'} (std x{forward:.3g} "
+                         f"from the first to the last hidden layer)")
+        if off(backward) >= HEALTHY_DECADES:
+            parts.append(f"the first layer's weight gradients are x{backward:.3g} the last's "
+                         f"({'vanishing' if backward < 1 else 'exploding'} toward the input)")
+        verdict = f"problem over {n} hidden layers: " + "; ".join(parts) + "." + advice
+    return {"forward_ratio": forward, "backward_ratio": backward, "decades": decades, "verdict": verdict,
+            "activation": activation, "schemes": kernels, "layers": layers.assign(
+                log10_std_vs_first=np.log10(layers["std"] / hidden["std"].iloc[0]))}
+
+
+if __name__ == "__main__":  # python -m course_utils.experiments --worker (started by sweep(workers=...))
+    import sys
+
+    if sys.argv[1:] != ["--worker"]:
+        raise SystemExit("usage: python -m course_utils.experiments --worker  (started by sweep(..., workers=N))")
+    _worker()
