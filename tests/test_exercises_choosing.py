@@ -193,8 +193,9 @@ def test_torch_default_std_matches_pytorch():
         ({"leaky_relu": "lecun_normal"}, ["for leaky_relu", "twice"]),
         ({"selu": "he_normal"}, ["for selu", "doubles", "lecun_normal"]),
         ({"selu": "glorot_normal"}, ["square layers"]),
-        ({"tanh": "he_normal"}, ["saturation"]),
+        ({"tanh": "random_normal"}, ["fixed scale"]),
         ({"sigmoid": "zeros"}, ["identical"]),
+        ({"selu": "sparse"}, ["Hessian-free"]),
         ({"relu": "random_normal"}, ["fixed scale"]),
         ({"relu": "sparse"}, ["Hessian-free"]),
         ({"relu": "xavier_normal"}, ["not in the registry", "glorot_normal"]),
@@ -214,6 +215,10 @@ def test_recommend_accepts_reasonable_alternatives_with_a_note():
 
     feedback = choosing.check_recommend(recommend)
     assert feedback.passed and "fine too" in feedback.message and "lecun_normal is the safer" in feedback.message
+    other = choosing.check_recommend(lambda a: {"tanh": "he_normal", "selu": "orthogonal", "sigmoid": "he_normal"}
+                                     .get(a, recommend_solution(a)))
+    assert other.passed and "forgiving" in other.message and "trained best" in other.message
+    assert "out of hidden layers" in other.message
 
 
 def test_every_recommendation_is_a_registry_name():

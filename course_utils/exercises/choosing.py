@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..experiments import GUIDE
 from . import Feedback, checker, close, fail, ok
 
 __all__ = [
@@ -245,34 +246,9 @@ def check_torch_default_std(torch_default_std: Callable[[int], float]) -> tuple[
 
 # ------------------------------------------------------------------ notebook 12
 
-#: The decision guide's answer per activation: accepted registry names, and why.
-RECOMMENDED: dict[str, tuple[tuple[str, ...], str]] = {
-    "sigmoid": (("glorot_normal", "glorot_uniform", "glorot_normal_torch"),
-                "Glorot balances forward and backward variance for activations that are linear near 0 "
-                "(Glorot & Bengio 2010) -- though no scheme makes a deep sigmoid stack train well: its slope "
-                "is at most 1/4, so gradients shrink in every layer."),
-    "tanh": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
-              "lecun_normal_torch", "orthogonal"),
-             "tanh has slope 1 at 0, so the variance-preserving scale is Var(w) = 1/fan_in (LeCun) or the "
-             "fan-average compromise 2/(fan_in + fan_out) (Glorot)."),
-    "relu": (("he_normal", "he_uniform", "he_normal_torch"),
-             "ReLU zeroes half of its inputs, halving the second moment per layer; He's Var(w) = 2/fan_in "
-             "doubles it back (He et al. 2015)."),
-    "leaky_relu": (("he_normal", "he_uniform", "he_normal_torch"),
-                   "leaky ReLU is ReLU with a small slope a; He's gain sqrt(2 / (1 + a^2)) is practically "
-                   "sqrt(2) for a = 0.01."),
-    "selu": (("lecun_normal", "lecun_normal_torch", "lecun_uniform"),
-             "SELU's self-normalizing fixed point (mean 0, variance 1) assumes Var(w) = 1/fan_in, LeCun's "
-             "scale (Klambauer et al. 2017)."),
-    "elu": (("he_normal", "he_uniform", "he_normal_torch"),
-            "ELU behaves like ReLU for positive inputs; He's scale is the usual choice."),
-    "gelu": (("he_normal", "he_uniform", "he_normal_torch"),
-             "GELU is a smooth ReLU; He's scale keeps the signal, as for ReLU."),
-    "linear": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
-                "lecun_normal_torch", "orthogonal"),
-               "a linear layer keeps the variance with Var(w) = 1/fan_in; orthogonal matrices keep every "
-               "direction's length exactly (Saxe et al. 2014, notebook 08)."),
-}
+#: The decision guide's answer per activation: accepted registry names (the first is the guide's), and why.
+RECOMMENDED = GUIDE
+
 
 _FAMILY_ADVICE = {
     "he": "He's Var(w) = 2/fan_in doubles the variance per layer for an activation that does not zero half its "
@@ -326,19 +302,28 @@ def check_recommend(recommend: Callable[[str], str]) -> tuple[bool, str]:
                 reason = ("SELU's fixed point needs Var(w) = 1/fan_in exactly; "
                           + ("He's 2/fan_in doubles it" if fam == "he" else
                              "Glorot's 2/(fan_in + fan_out) is 1/fan_in only for square layers"))
-            elif act in ("sigmoid", "tanh") and fam == "he":
-                reason = (f"{act} has slope at most {'1/4' if act == 'sigmoid' else '1'} and is not zero on half "
-                          "its inputs, so He's doubled variance drives it into saturation")
             else:
                 reason = _FAMILY_ADVICE.get(fam, "it does not match the activation's variance rule")
             return fail(f"for {act} you chose {name}: {reason}. The guide says {accepted[0]}: {why}")
-        if act == "tanh" and _family(name) != "glorot":
-            notes.append(f"{name} for tanh is fine too (the guide lists Glorot, the textbook answer)")
+        fam = _family(name)
+        if act == "sigmoid":
+            notes.append(f"{name} for sigmoid is as good as any: no scheme makes a deep sigmoid stack train, so "
+                         "the real advice is to keep sigmoid out of hidden layers")
+        elif act == "tanh" and fam == "he":
+            notes.append("He for tanh trains at the grid's depths (tanh is forgiving), but it is not the "
+                         "variance-preserving scale; Glorot, LeCun or orthogonal are")
+        elif act == "tanh" and fam != "glorot":
+            notes.append(f"{name} for tanh is fine too (Glorot is the textbook answer; orthogonal trained best "
+                         "in the grid)")
         if act == "selu" and name == "lecun_uniform":
             notes.append("lecun_uniform has the right variance, but Klambauer et al. derive SELU's fixed point "
                          "for normal weights: lecun_normal is the safer choice")
+        if act == "selu" and name == "orthogonal":
+            notes.append("orthogonal for selu has LeCun's variance and trained best in the grid; the SELU "
+                         "paper's analysis is for lecun_normal")
     extra = (" Notes: " + "; ".join(notes) + ".") if notes else ""
-    return ok("Glorot for sigmoid/tanh, He for the ReLU family, LeCun-normal for SELU." + extra)
+    return ok("He for the ReLU family, LeCun-normal for SELU, Glorot for tanh (orthogonal for deep stacks); "
+              "sigmoid: avoid it in hidden layers." + extra)
 
 
 def signal_decades(frame: Any) -> float:
