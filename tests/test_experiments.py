@@ -223,3 +223,40 @@ def test_workers_need_an_importable_function_and_report_failures():
                           init="he_normal", depth=2)
     with pytest.raises(ValueError, match="workers"):
         experiments.sweep(_square, {"x": [1]}, workers=0)
+
+
+def test_check_model_gives_a_verdict_and_the_guides_advice():
+    import numpy as np
+
+    from course_utils import frameworks, initializers, models
+
+    torch = frameworks.torch()
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 128)
+    torch.manual_seed(0)
+    layers = []
+    for i in range(10):
+        layers += [torch.nn.Linear(32 if i == 0 else 64, 64), torch.nn.ReLU()]
+    default = torch.nn.Sequential(*layers, torch.nn.Linear(64, 10))
+    report = experiments.check_model(default, x, y)
+    # nn.Linear's default has n Var(w) / 2 = 1/6 per ReLU layer: the weight gradients fade toward the input
+    assert report["decades"] > experiments.HEALTHY_DECADES and report["verdict"].startswith("problem")
+    assert "he_normal" in report["verdict"] and report["activation"] == "relu"
+    assert len(report["layers"]) == 11
+    healthy = models.build_mlp("torch", 32, 64, "relu", "he_normal", depth=10, seed=0)
+    good = experiments.check_model(healthy, x, y)
+    assert good["decades"] < 1 and good["verdict"].startswith("healthy")
+    assert all(str(s).startswith("he_normal") for s in good["schemes"])
+    with pytest.raises(ValueError, match="two hidden"):
+        experiments.check_model(models.build_mlp("torch", 32, 8, seed=0), x, y)
+    assert initializers.get(experiments.GUIDE["relu"][0][0]).name == "he_normal"
+
+
+def test_guide_names_registry_schemes_for_every_activation():
+    from course_utils import initializers, models
+
+    names = set(initializers.names())
+    assert set(models.ACTIVATIONS) <= set(experiments.GUIDE)
+    for accepted, why in experiments.GUIDE.values():
+        assert accepted and set(accepted) <= names and why.endswith(".")
