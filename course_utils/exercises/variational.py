@@ -1,0 +1,172 @@
+"""Checkers for notebook 10 (variational / Bayesian initialization).
+
+* :func:`check_rho` -- the unconstrained ``rho`` that gives a posterior std ``sigma``
+  through ``sigma = softplus(rho) = log(1 + e^rho)`` (Blundell et al. 2015);
+* :func:`check_sampled_std` -- the spread of a weight *sampled* at initialization,
+  ``sqrt(Var(mu) + sigma^2)``;
+* :func:`check_gaussian_kl` -- the closed-form ``KL(N(mu, sigma^2) || N(0, sigma_p^2))``
+  per weight, the price the ELBO charges for moving the posterior away from the prior.
+
+Each checker calls the learner's function on a few cases and names the usual
+mistake behind a wrong answer. Nothing here imports TensorFlow or PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import checker, close, fail, ok
+
+__all__ = [
+    "reference_rho",
+    "reference_sampled_std",
+    "reference_gaussian_kl",
+    "check_rho",
+    "check_sampled_std",
+    "check_gaussian_kl",
+]
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return None
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(arr.reshape(())) if arr.size == 1 else None
+
+
+def _softplus(x: float) -> float:
+    return float(np.logaddexp(0.0, x))
+
+
+# ------------------------------------------------------------------------ rho
+
+
+def reference_rho(sigma: float) -> float:
+    """``rho = log(e^sigma - 1)``, the inverse of ``softplus``, written ``log(expm1(sigma))``."""
+    return math.log(math.expm1(sigma))
+
+
+@checker("rho for a target posterior std")
+def check_rho(my_rho: Callable[[float], Any]) -> tuple[bool, str]:
+    """Check ``my_rho(sigma)``: the ``rho`` with ``softplus(rho) = log(1 + e^rho) = sigma``."""
+    for sigma in (1.0, 0.05, 1e-3, 5.0):
+        expected = reference_rho(sigma)
+        got = _number(my_rho(sigma))
+        label = f"sigma = {sigma:g}"
+        if got is None:
+            return fail(f"for {label} return one number, rho.")
+        if close(got, expected, rtol=1e-6, atol=1e-9):
+            continue
+        if close(got, math.log(sigma), rtol=1e-6, atol=1e-9):
+            return fail(f"for {label} you returned log(sigma) = {got:.4g}: that inverts exp, not softplus. softplus(rho) = "
+                        f"log(1 + e^rho) = sigma gives rho = log(e^sigma - 1) = {expected:.4g} (close to log(sigma) only "
+                        "when sigma is small).")
+        if close(got, _softplus(sigma), rtol=1e-6):
+            return fail(f"for {label} you applied softplus to sigma ({got:.4g}); you need its inverse, "
+                        f"log(e^sigma - 1) = {expected:.4g}.")
+        if close(got, sigma, rtol=1e-9):
+            return fail(f"for {label} you returned sigma itself; the layer stores rho and uses softplus(rho), which "
+                        f"would then be {_softplus(sigma):.4g}, not {sigma:g}.")
+        if close(got, math.expm1(sigma), rtol=1e-6):
+            return fail(f"for {label} you returned e^sigma - 1 = {got:.4g}; take its logarithm: {expected:.4g}.")
+        if close(got, -expected, rtol=1e-6):
+            return fail(f"for {label} your sign is flipped: rho = log(e^sigma - 1) = {expected:.4g}.")
+        return fail(f"for {label} you returned {got:.4g}; softplus of it is {_softplus(got):.4g}, not {sigma:g}. "
+                    f"Expected rho = log(e^sigma - 1) = {expected:.4g}.")
+    return ok(f"rho = {reference_rho(1e-3):.3f} gives sigma = 0.001, the course's default; initializers.posterior_rho "
+              "computes the same (with care for tiny and large sigma).")
+
+
+# ------------------------------------------------------------- sampled weight spread
+
+
+def reference_sampled_std(mu_std: float, sigma: float) -> float:
+    """Std of ``w = mu + sigma * eps`` over a layer when ``mu`` has std ``mu_std``: ``sqrt(mu_std^2 + sigma^2)``."""
+    return math.sqrt(mu_std**2 + sigma**2)
+
+
+@checker("spread of a sampled weight at initialization")
+def check_sampled_std(my_sampled_std: Callable[[float, float], Any]) -> tuple[bool, str]:
+    """Check ``my_sampled_std(mu_std, sigma)``: the std over a layer of ``w = mu + sigma * eps``,
+    with ``mu`` of std ``mu_std`` and ``eps ~ N(0, 1)`` independent of it."""
+    for mu_std, sigma in ((0.05, 0.2), (0.05, 1e-3), (0.05, 0.05), (0.0, 1.0)):
+        expected = reference_sampled_std(mu_std, sigma)
+        got = _number(my_sampled_std(mu_std, sigma))
+        label = f"mu_std = {mu_std:g}, sigma = {sigma:g}"
+        if got is None:
+            return fail(f"for {label} return one number, the std of the sampled weights.")
+        if close(got, expected, rtol=1e-6):
+            continue
+        if close(got, mu_std + sigma, rtol=1e-6):
+            return fail(f"for {label} you added the stds ({got:.4g}); independent sources add their VARIANCES: "
+                        f"sqrt(mu_std^2 + sigma^2) = {expected:.4g}.")
+        if close(got, expected**2, rtol=1e-6):
+            return fail(f"for {label} you returned the variance {got:.4g}; take its square root: {expected:.4g}.")
+        if close(got, sigma, rtol=1e-6) and mu_std > 0:
+            return fail(f"for {label} you returned sigma alone; the means mu differ from weight to weight too, "
+                        f"so their spread adds: {expected:.4g}.")
+        if close(got, mu_std, rtol=1e-6) and sigma > 0:
+            return fail(f"for {label} you returned mu_std alone; the sampling noise sigma adds to it: {expected:.4g}.")
+        return fail(f"for {label} you returned {got:.4g}; expected sqrt(mu_std^2 + sigma^2) = {expected:.4g}.")
+    return ok("with He means for 784 inputs (std 0.05) a sigma of 0.001 changes the spread by 0.02%, a sigma of 0.2 "
+              "makes it four times larger: the noise, not the means, then decides what the network computes.")
+
+
+# ------------------------------------------------------------------------- KL
+
+
+def reference_gaussian_kl(mu: Any, sigma: Any, prior_sigma: float) -> np.ndarray:
+    """Per weight ``KL(N(mu, sigma^2) || N(0, prior_sigma^2)) = log(prior_sigma / sigma) + (sigma^2 + mu^2) / (2 prior_sigma^2) - 1/2``."""
+    mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    return np.log(prior_sigma / sigma) + (sigma**2 + mu**2) / (2 * prior_sigma**2) - 0.5
+
+
+@checker("KL divergence from the prior")
+def check_gaussian_kl(my_kl: Callable[[np.ndarray, np.ndarray, float], Any]) -> tuple[bool, str]:
+    """Check ``my_kl(mu, sigma, prior_sigma)``: one ``KL(N(mu, sigma^2) || N(0, prior_sigma^2))`` per weight
+    (an array shaped like ``mu``)."""
+    mu = np.array([0.0, 0.5, -0.3, 0.05, 0.0])
+    sigma = np.array([1.0, 0.1, 0.5, 1e-3, 2.0])
+    prior = 1.0
+    expected = reference_gaussian_kl(mu, sigma, prior)
+    raw = my_kl(mu.copy(), sigma.copy(), prior)
+    try:
+        got = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        return fail(f"return a NumPy array of KL values, one per weight; got {type(raw).__name__}.")
+    if got.shape == () and close(float(got), float(expected.sum()), rtol=1e-6):
+        return fail("you returned the sum over the weights; return one KL per weight (an array shaped like mu) -- "
+                    "the layer sums them afterwards.")
+    if got.shape != mu.shape:
+        return fail(f"return one KL per weight, an array of shape {mu.shape}; got shape {got.shape}.")
+    if np.allclose(got, expected, rtol=1e-6, atol=1e-12):
+        if not close(float(got[0]), 0.0, atol=1e-12):
+            return fail("KL(q || p) must be exactly 0 when q = p (mu = 0, sigma = prior_sigma).")
+        return ok("KL is 0 when the posterior equals the prior and grows as sigma shrinks: a posterior started at "
+                  "sigma = 0.001 pays about log(1/0.001) - 1/2 = 6.4 nats per weight at once.")
+    if np.allclose(got, expected + 0.5, rtol=1e-6):
+        return fail("your values are all 1/2 too large: the formula ends with - 1/2 (so that KL = 0 when q = p).")
+    reverse = np.log(sigma / prior) + (prior**2 + mu**2) / (2 * sigma**2) - 0.5
+    if np.allclose(got, reverse, rtol=1e-6):
+        return fail("you computed KL(p || q), the prior measured against the posterior; Bayes by Backprop uses "
+                    "KL(q || p) = log(sigma_p / sigma) + (sigma^2 + mu^2) / (2 sigma_p^2) - 1/2.")
+    if np.allclose(got, expected - mu**2 / (2 * prior**2), rtol=1e-6):
+        return fail("you left out mu^2: a posterior whose mean is far from the prior's 0 costs more.")
+    no_half_log = 2 * np.log(prior / sigma) + (sigma**2 + mu**2) / (2 * prior**2) - 0.5
+    if np.allclose(got, no_half_log, rtol=1e-6):
+        return fail("your log term is twice too large: log(sigma_p / sigma) uses the stds (= 1/2 log of the variance "
+                    "ratio).")
+    with_std = np.log(prior / sigma) + (sigma + mu**2) / (2 * prior**2) - 0.5
+    if np.allclose(got, with_std, rtol=1e-6):
+        return fail("in the second term use the variance sigma^2, not sigma.")
+    worst = int(np.argmax(np.abs(got - expected)))
+    return fail(f"for mu = {mu[worst]:g}, sigma = {sigma[worst]:g}, prior_sigma = {prior:g} you returned "
+                f"{got[worst]:.4g}; expected {expected[worst]:.4g} = log(sigma_p / sigma) + (sigma^2 + mu^2) / "
+                "(2 sigma_p^2) - 1/2.")
