@@ -61,6 +61,9 @@ class Feedback:
     def __bool__(self) -> bool:
         return self.passed
 
+    def _ipython_display_(self) -> None:
+        """Nothing: the checker already printed the feedback; Jupyter need not repeat it as the cell's value."""
+
 
 def ok(message: str = "correct.") -> tuple[bool, str]:
     """A passing result for a checker to return."""
