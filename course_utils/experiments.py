@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from ._validation import check_int
+from ._validation import check_choice, check_int
 
 __all__ = [
     "sweep",
@@ -312,6 +312,9 @@ def init_label(initializer: Any) -> str:
 
     if isinstance(initializer, str):
         return initializer
+    if not (hasattr(initializer, "name") and hasattr(initializer, "params")):
+        raise TypeError(f"initializer must be a scheme name or a course_utils Initializer; got "
+                        f"{type(initializer).__name__} {initializer!r}.")
     try:
         defaults = initializers.get(initializer.name).params
     except (ValueError, TypeError):  # not a registry name: show every parameter
@@ -341,6 +344,9 @@ def summarize(table, by: Sequence[str] | str, metric: str, *, confidence: float 
     from scipy import stats
 
     by = [by] if isinstance(by, str) else list(by)
+    unknown = [column for column in by if column not in table.columns]
+    if unknown:
+        raise ValueError(f"by names column(s) {unknown} that the table lacks; columns are {list(table.columns)}.")
     if metric not in table.columns:
         raise ValueError(f"metric {metric!r} is not a column; columns are {list(table.columns)}.")
     grouped = table.groupby(by, sort=False)[metric]
@@ -481,8 +487,10 @@ def train_mlp(
     """
     import statistics
 
-    from . import models, training
+    from . import data, frameworks, models, training
 
+    framework = frameworks.check_framework(framework)  # before any data is loaded
+    dataset = check_choice("dataset", dataset, tuple(data.names()))
     ds = cached_dataset(dataset, n_train)
     start = time.perf_counter()
     model = models.build_mlp(framework, ds.x_train.shape[1], hidden, activation, init, bias_init=bias_init,

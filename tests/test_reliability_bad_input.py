@@ -327,13 +327,7 @@ def outcome(case: Case) -> str | None:
 
 
 # Rows that fail today (filled from the run on 2026-11-23; the text is what happened).
-KNOWN: dict[str, str] = {
-    "experiments.summarize-by": "summarize(df, by='bogus', ...) raises pandas KeyError 'bogus' from groupby",
-    "experiments.train_mlp-dataset": "train_mlp(..., dataset='cifar') says \"Unknown name 'cifar'\" (load_dataset's "
-                                     "argument), not `dataset`",
-    "experiments.init_label-type": "init_label(5) raises AttributeError \"'int' object has no attribute 'name'\" "
-                                   "(experiments.py:200)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _params():
