@@ -13,15 +13,24 @@ Variants, each in a fresh subprocess so each has its own peak memory:
   k  one kernel as a learner has it: import course_utils, load the data with
      load_dataset, import BOTH frameworks, train one model (Keras) with train()
   t  the same, training the PyTorch model
+  o  (extra) c with TensorFlow's oneDNN optimisations on (course_utils turns them off)
+  p  (extra) d with all usable CPUs instead of train()'s thread rule
 
 Variants a and b never import course_utils (its import sets thread limits);
 they read the same arrays from a .npy copy that the parent writes once.
 Seconds are the wall time of the fit/train call (one epoch + validation,
-including Keras's graph building), never imports or data loading.
+including Keras's graph building), never imports or data loading (PyTorch's
+optimizers import torch._dynamo on first use: (b) does that before its timer,
+(d) imports it before its timer too). CPU seconds are the process's CPU time over
+the same span (all threads): steadier than wall time when other work shares the CPUs.
 Rounds interleave the variants so that load from other processes spreads
 over all of them; the table reports medians (and minima) over rounds.
 
-Usage:  python bench/bench_training.py [--rounds 3] [--variants abcdekt] [--out bench/RESULTS.md]
+Usage:  python bench/bench_training.py [--rounds 3] [--variants abcdektop] [--out bench/RESULTS.md]
+                                        [--quiet-below 1.5] [--json FILE] [--from-json FILE]
+
+With --out, the table replaces this benchmark's own section of the file (between its
+markers) and leaves every other section as it is.
 """
 
 from __future__ import annotations
@@ -49,6 +58,45 @@ DROPOUT = 0.2
 LR = 1e-3
 SEED = 0
 
+START, END = "<!-- bench_training: start -->", "<!-- bench_training: end -->"
+
+NOTES = """
+How course_utils.train gets there (see `course_utils/training.py`):
+
+- Keras (c): `model.fit` with `steps_per_execution=64` (one graph call per 64 steps; 32 to 512 measured
+  the same, 16 slower), Adam's update in TensorFlow's fused `ResourceApplyAdam` kernel (Keras's own Adam
+  runs about a dozen elementwise graph ops per weight per step: a quarter of the CPU time of a step),
+  validation in batches of 1024, no per-batch logging, no XLA (`jit_compile=True` was several times *slower*
+  on this CPU: 13 s against 4.5 s for the epoch, one measurement). Data go in as NumPy arrays (Keras's own array adapter).
+- PyTorch (d): tensors shared with the NumPy arrays, one `randperm` per epoch and `index_select` per
+  batch (no `DataLoader`, which collates 32 single examples per step), fused Adam (`fused=True`: the update
+  costs a tenth of the CPU of the default per-parameter loop), running sums kept as tensors (no `.item()` per step), and
+  **one thread** for steps this small (`training.torch_threads_for`: below 2**26 multiply-adds per
+  forward step). On an idle machine two threads would be faster (row (p)); whenever anything else runs,
+  OpenMP's spinning threads make them 5-100x slower (rows (b) and (p) in runs under load: 60-290 s for
+  one epoch). A deterministic rule, since the thread count changes floating-point sums and the same
+  seed must give the same History.
+- The floor (e) runs on the thread count train() chooses for (d).
+
+Under load the picture changes (run of 2026-11-23 19:55, load average 3.6-7.6 while other engineers
+trained models, medians of 3 rounds): (a) 12.3 s, (b) 175 s, (c) 9.5 s (3.9 CPU s against (a)'s
+7.0), (d) 5.1 s, (e) 2.0 s, (p) 2.4 s median but 216 s worst; ratios (a)/(c) 1.3x in wall time and
+1.8x in CPU time, (b)/(d) 34x, (d)/(e) 2.6x. Wall-time ratios on a shared machine mostly measure
+the neighbours; the CPU-seconds column is the steadier comparison.
+
+What holds it back: (d) spends about half its time outside the five matrix products -- Adam's
+update (reads and writes 4 arrays of 400k floats every step, memory bound), dropout's random mask,
+cross-entropy, the autograd engine and Python dispatch for 1,875 small steps. (c) pays TensorFlow's
+per-op executor cost on every one of ~60 ops per step and the graph building of the first epoch
+(about 0.5 s). Peak memory is dominated by the frameworks themselves: importing TensorFlow+Keras
+costs ~590 MB of RSS, PyTorch ~180 MB, the training images 188 MB (float32), and Keras's array
+adapter copies them into TensorFlow once more during fit.
+
+oneDNN: course_utils runs TensorFlow with `TF_ENABLE_ONEDNN_OPTS=0`. Measured here it costs no
+speed (row (o) against (c)), and runs are repeatable with it on or off (same History twice, in one
+process and across processes); the two settings give slightly different numbers (row (o)'s accuracy).
+"""
+
 DESCRIPTIONS = {
     "a": "classic Keras (`model.fit` defaults)",
     "b": "classic PyTorch (`DataLoader` loop)",
@@ -57,6 +105,8 @@ DESCRIPTIONS = {
     "e": "floor: matrix products alone (PyTorch)",
     "k": "one kernel, both frameworks imported, Keras model trained",
     "t": "one kernel, both frameworks imported, PyTorch model trained",
+    "o": "extra: (c) with TensorFlow's oneDNN optimisations on (TF_ENABLE_ONEDNN_OPTS=1)",
+    "p": "extra: (d) on all usable CPUs instead of train()'s one thread for small steps",
 }
 
 
@@ -122,16 +172,16 @@ def child_b() -> dict:
             "threads": torch.get_num_threads()}
 
 
-def _course_train(framework: str, data) -> dict:
+def _course_train(framework: str, data, **kwargs) -> dict:
     from course_utils import models, training
 
     model = models.build_mlp(framework, 784, HIDDEN, "relu", init="he_normal", dropout=DROPOUT, seed=SEED)
     t0, c0 = time.perf_counter(), time.process_time()
     hist = training.train(model, data, epochs=EPOCHS, batch_size=BATCH, optimizer="adam", lr=LR, seed=SEED,
-                          progress=False)
+                          progress=False, **kwargs)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"seconds": seconds, "cpu_seconds": cpu, "val_accuracy": hist.final("val_accuracy"), "threads": hist.config["threads"],
-            "steps_per_execution": hist.config.get("steps_per_execution")}
+    return {"seconds": seconds, "cpu_seconds": cpu, "val_accuracy": hist.final("val_accuracy"),
+            "threads": hist.config["threads"], "steps_per_execution": hist.config.get("steps_per_execution")}
 
 
 def child_c() -> dict:
@@ -139,16 +189,34 @@ def child_c() -> dict:
 
 
 def child_d() -> dict:
+    # PyTorch's optimizers import torch._dynamo (and sympy, ~800 modules, about a second) the first time
+    # one is created in a process. (b) creates its optimizer before its timer starts; train() creates
+    # one inside, so that one-time import is done here first to time both the same way.
+    import torch._dynamo  # noqa: F401
+
     return _course_train("torch", tuple(_load_cached()))
 
 
+def child_o() -> dict:
+    return child_c()  # run with TF_ENABLE_ONEDNN_OPTS=1 (VARIANT_ENV)
+
+
+def child_p() -> dict:
+    import torch._dynamo  # noqa: F401 - as in child_d
+
+    from course_utils import config
+
+    return _course_train("torch", tuple(_load_cached()), threads=config.n_threads())
+
+
 def child_e() -> dict:
-    import course_utils  # noqa: F401 - same thread settings as d
-    from course_utils import frameworks
+    from course_utils import frameworks, models, training
 
     torch = frameworks.torch()
     xtr, _, _, _ = _load_cached()
     X = torch.from_numpy(xtr)
+    # the thread count train() picks for (d): the floor of the same configuration
+    torch.set_num_threads(training.torch_threads_for(models.build_mlp("torch", 784, HIDDEN), xtr, BATCH))
     g = torch.Generator().manual_seed(SEED)
     w1, b1 = torch.randn(HIDDEN, 784, generator=g) * 0.05, torch.zeros(HIDDEN)
     w2, b2 = torch.randn(10, HIDDEN, generator=g) * 0.05, torch.zeros(10)
@@ -189,7 +257,10 @@ def child_t() -> dict:
     return _one_kernel("torch")
 
 
-CHILDREN = {"a": child_a, "b": child_b, "c": child_c, "d": child_d, "e": child_e, "k": child_k, "t": child_t}
+CHILDREN = {"a": child_a, "b": child_b, "c": child_c, "d": child_d, "e": child_e, "k": child_k, "t": child_t,
+            "o": child_o, "p": child_p}
+# Extra variants (not run by default) and the environment each runs in.
+VARIANT_ENV = {"o": {"TF_ENABLE_ONEDNN_OPTS": "1"}}
 
 
 def run_child(variant: str) -> None:
@@ -232,6 +303,7 @@ def spawn(variant: str) -> dict:
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.pop("COURSE_PROFILE", None)
+    env.update(VARIANT_ENV.get(variant, {}))
     load_before = _loadavg()
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", variant], capture_output=True,
                           text=True, env=env, cwd=REPO, check=False)
@@ -292,7 +364,8 @@ def render(summary: dict[str, dict], mach: dict, source: str, rounds: int, loads
         return "n/a"
 
     lines = [
-        "# Benchmark: one epoch of the classic Fashion-MNIST MLP",
+        START,
+        "## Training speed: one epoch of the classic Fashion-MNIST MLP",
         "",
         f"Run {started} by `bench/bench_training.py` (`make bench`), {rounds} round(s), variants interleaved, "
         "each variant in its own fresh process.",
@@ -320,6 +393,8 @@ def render(summary: dict[str, dict], mach: dict, source: str, rounds: int, loads
         f"- (b)/(d) PyTorch speed-up: **{ratio('b', 'd')}** [>= 2x]; in CPU seconds {ratio('b', 'd', 'median_cpu_s')}",
         f"- (d)/(e) PyTorch over the floor: **{ratio('d', 'e')}** [<= 3x]; in CPU seconds "
         f"{ratio('d', 'e', 'median_cpu_s')}",
+        f"- (b)/(p) classic PyTorch over course_utils.train with all CPUs (`threads=` given): {ratio('b', 'p')}; "
+        f"min over min {ratio('b', 'p', 'min_s')} (the quietest runs)",
     ]
     if "a" in summary and "c" in summary:
         lines.append(f"- accuracy (c) - (a): {100 * (summary['c']['val_accuracy'] - summary['a']['val_accuracy']):+.2f} "
@@ -330,43 +405,91 @@ def render(summary: dict[str, dict], mach: dict, source: str, rounds: int, loads
     if both:
         lines.append(f"- peak RSS of one kernel importing both frameworks and training one model: "
                      f"**{max(both):.0f} MB** [< 1500 MB]")
+    lines += ["", NOTES.strip(), END]
     return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace this benchmark's section of ``path`` (between its markers) or append it; keep the rest.
+
+    Other scripts write other sections of the same file (bench/memcheck.py, bench/bench_comparison.py);
+    the lock is memcheck's, so two writers never interleave.
+    """
+    import fcntl
+    import hashlib
+    import tempfile
+
+    name = "memcheck-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16] + ".lock"
+    with open(Path(tempfile.gettempdir()) / name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            tail = rest.split(END, 1)[1].lstrip("\n")
+            text = head + section + ("\n" + tail if tail else "")
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        path.write_text(text, encoding="utf-8")
+
+
+def wait_for_quiet(below: float | None, max_wait: float) -> None:
+    """Wait until the 1-minute load average drops below ``below`` (at most ``max_wait`` seconds)."""
+    if below is None:
+        return
+    deadline = time.monotonic() + max_wait
+    while _loadavg() >= below and time.monotonic() < deadline:
+        time.sleep(5)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all variants (default 3)")
-    parser.add_argument("--variants", default="abcdekt", help="which variants to run (default abcdekt)")
-    parser.add_argument("--out", default=None, help="write the table into this Markdown file (default: print)")
+    parser.add_argument("--variants", default="abcdektop", help="which variants to run (default abcdektop)")
+    parser.add_argument("--out", default=None,
+                        help="write the table into this Markdown file's own section (make bench: bench/RESULTS.md)")
     parser.add_argument("--json", default=None, help="also write raw results as JSON here")
+    parser.add_argument("--from-json", default=None, help="render a saved --json run instead of running")
+    parser.add_argument("--quiet-below", type=float, default=None,
+                        help="before each variant, wait until the 1-min load average is below this")
+    parser.add_argument("--max-wait", type=float, default=600, help="seconds to wait for quiet at most (600)")
     args = parser.parse_args(argv)
     if args.child:
         run_child(args.child)
         return 0
-    variants = [v for v in args.variants if v in CHILDREN]
-    if not variants:
-        parser.error(f"--variants must name some of {''.join(CHILDREN)}")
-    started = time.strftime("%Y-%m-%d %H:%M")
-    source = prepare_data()
-    results: dict[str, list[dict]] = {v: [] for v in variants}
-    loads = []
-    for r in range(args.rounds):
-        for v in variants:
-            res = spawn(v)
-            loads.append(res["load_before"])
-            results[v].append(res)
-            print(f"round {r + 1}/{args.rounds} ({v}) {DESCRIPTIONS[v]}: {res['seconds']:.2f} s "
-                  f"({res['cpu_seconds']:.2f} CPU s), "
-                  f"val acc {res['val_accuracy']:.4f}, peak RSS {res['peak_rss_mb']:.0f} MB, "
-                  f"load {res['load_before']:.2f}", flush=True)
-    summary = summarize(results)
-    text = render(summary, machine(), source, args.rounds, loads, started)
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        results, meta = saved["runs"], saved.get("meta", {})
+        loads = [r["load_before"] for runs in results.values() for r in runs]
+        text = render(summarize(results), meta.get("machine") or machine(),
+                      meta.get("source", "Fashion-MNIST (Debian package)"), meta.get("rounds", 1), loads,
+                      meta.get("started", "earlier"))
+    else:
+        variants = [v for v in args.variants if v in CHILDREN]
+        if not variants:
+            parser.error(f"--variants must name some of {''.join(CHILDREN)}")
+        started = time.strftime("%Y-%m-%d %H:%M")
+        source = prepare_data()
+        results: dict[str, list[dict]] = {v: [] for v in variants}
+        loads = []
+        for r in range(args.rounds):
+            for v in variants:
+                wait_for_quiet(args.quiet_below, args.max_wait)
+                res = spawn(v)
+                loads.append(res["load_before"])
+                results[v].append(res)
+                print(f"round {r + 1}/{args.rounds} ({v}) {DESCRIPTIONS[v]}: {res['seconds']:.2f} s "
+                      f"({res['cpu_seconds']:.2f} CPU s), "
+                      f"val acc {res['val_accuracy']:.4f}, peak RSS {res['peak_rss_mb']:.0f} MB, "
+                      f"load {res['load_before']:.2f}", flush=True)
+        meta = {"started": started, "source": source, "rounds": args.rounds, "machine": machine()}
+        text = render(summarize(results), meta["machine"], source, args.rounds, loads, started)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"meta": meta, "summary": summarize(results), "runs": results},
+                                                  indent=1))
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
+        write_section(Path(args.out), text)
     return 0
 
 

@@ -45,6 +45,8 @@ __all__ = [
     "evaluate",
     "predict_logits",
     "show_progress",
+    "forward_macs",
+    "torch_threads_for",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
@@ -64,6 +66,12 @@ VAL_BATCH_SIZE = 1024
 #: overhead (~1 ms) is spread over many steps, small enough that the progress bar still moves
 #: (measured in bench/RESULTS.md).
 KERAS_STEPS_PER_EXECUTION = 64
+#: PyTorch steps whose forward pass needs fewer multiply-adds than this run on one thread. Such small
+#: matrix products gain little from a second thread on a quiet machine, and lose badly when the CPUs are
+#: shared: OpenMP's threads spin-wait at every parallel region, and a descheduled one stalls the other
+#: (the 784-512-10 MLP at batch 32, 2 threads on 2 busy CPUs: 10x slower than 1 thread; bench/RESULTS.md).
+#: 2**26 (~67M) puts batch 32 x 400k weights on one thread and a small CNN at batch 128 on all of them.
+TORCH_PARALLEL_MACS = 2**26
 #: A progress bar advances at most this many times per epoch (each update costs a Python call).
 _BAR_UPDATES_PER_EPOCH = 50
 
@@ -263,6 +271,54 @@ def _output_shape(model: Any, fw: str, x: np.ndarray) -> tuple[Any, ...] | None:
     return (None, *out.shape[1:])
 
 
+def forward_macs(model: Any, x: Any) -> int:
+    """Multiply-adds of one PyTorch forward pass per example, from the weight layers' shapes.
+
+    A weight layer with matrices of ``p`` entries producing outputs at ``s``
+    positions (1 for dense, ``H*W`` for a 2-D convolution, ``T`` steps for a
+    recurrent layer) costs ``p * s`` multiply-adds per example. Measured with
+    one forward pass on two examples of ``x`` in inference mode.
+    """
+    from . import models
+
+    torch = frameworks.torch()
+    x = np.ascontiguousarray(np.asarray(x)[:2], dtype=np.float32)
+    total = [0]
+
+    def hook(module: Any, _inputs: Any, output: Any) -> None:
+        while isinstance(output, (tuple, list)):
+            output = output[0]
+        p = sum(w.numel() for w in module.parameters(recurse=False) if w.ndim >= 2)
+        units = output.shape[1] if output.ndim > 2 and isinstance(module, torch.nn.modules.conv._ConvNd) else (
+            output.shape[-1])
+        positions = max(1, output[0].numel() // max(1, units))
+        total[0] += p * positions
+
+    handles = [m.register_forward_hook(hook) for _, m in models.weight_layers(model)]
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.from_numpy(x))
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    return int(total[0])
+
+
+def torch_threads_for(model: Any, x: Any, batch_size: int) -> int:
+    """Threads :func:`train` gives a PyTorch run: 1 when a step's forward pass needs fewer than
+    :data:`TORCH_PARALLEL_MACS` multiply-adds (``batch_size * forward_macs``), else
+    ``config.n_threads()`` (all usable CPUs, or ``COURSE_THREADS``). A deterministic rule, not a
+    timing: the thread count changes the order of floating-point sums, so it must not vary between
+    two runs that should give the same History."""
+    n = config.n_threads()
+    if n == 1:
+        return 1
+    return 1 if batch_size * forward_macs(model, x) < TORCH_PARALLEL_MACS else n
+
+
 def _prepare(model: Any, fw: str, data: Any, loss: str, validation: bool) -> _Data:
     from . import models
 
@@ -384,6 +440,7 @@ def train(
     record_grad_norms: bool = False,
     progress: bool | None = None,
     steps_per_execution: int | None = None,
+    threads: int | None = None,
     label: str | None = None,
 ) -> History:
     """Train ``model`` (Keras or PyTorch) on ``data`` and return its :class:`History`.
@@ -407,6 +464,9 @@ def train(
         progress: a tqdm progress bar; None = automatic (:func:`show_progress`).
         steps_per_execution: Keras only: steps per graph call (default
             :data:`KERAS_STEPS_PER_EXECUTION`).
+        threads: PyTorch only: threads for this run (default :func:`torch_threads_for`: one
+            thread for small steps, all usable CPUs for large ones); restored afterwards.
+            TensorFlow's thread pool is fixed when it starts (``COURSE_THREADS``).
         label: a name for this run, kept in ``History.config["label"]`` (plots use it).
 
     Determinism: the same seed gives the same History on the same machine (same
@@ -433,6 +493,8 @@ def train(
             raise TypeError(f"{name} must be True or False; got {flag!r}.")
     if steps_per_execution is not None:
         steps_per_execution = check_int("steps_per_execution", steps_per_execution, low=1)
+    if threads is not None:
+        threads = check_int("threads", threads, low=1)
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a string or None; got {label!r}.")
     show = show_progress(progress)
@@ -443,7 +505,8 @@ def train(
     cfg = {
         "framework": fw, "label": label, "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
         "lr": lr, "seed": seed, "loss": loss, "n_train": n, "n_val": 0 if d.x_val is None else len(d.x_val),
-        "steps_per_epoch": steps, "threads": config.n_threads(),
+        "steps_per_epoch": steps,
+        "threads": config.n_threads() if fw == "keras" else (threads or torch_threads_for(model, d.x, batch_size)),
     }
     hist = History(framework=fw, config=cfg)
     bar = _Bar(show, epochs * steps, label or f"{fw} {optimizer}")
@@ -679,6 +742,23 @@ def _train_torch(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: b
     from . import models
 
     torch = frameworks.torch()
+    # Everything that may call frameworks.torch() (which re-applies the course's thread limit) happens
+    # before this run's own thread count is set.
+    bayes = [layer for _, layer in models.bayesian_layers(model)]
+    groups = _grad_groups(model, "torch") if record_grads else []
+    probs = _ends_with_softmax(model, "torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(hist.config["threads"])
+    try:
+        _torch_loop(torch, model, d, hist, bar, record_steps, bayes, groups, probs)
+    finally:
+        torch.set_num_threads(previous)
+    if not record_grads:
+        hist.grad_norms = None
+
+
+def _torch_loop(torch: Any, model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, bayes: list[Any],
+                groups: list[tuple[str, list[Any]]], probs: bool) -> None:
     cfg = hist.config
     config.set_seed(cfg["seed"])  # torch's global generator: dropout masks, Bayesian weight noise
     shuffle = torch.Generator().manual_seed(cfg["seed"])
@@ -687,11 +767,9 @@ def _train_torch(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: b
     if d.x_val is not None:
         Xv, Yv = torch.from_numpy(d.x_val), torch.from_numpy(d.y_val)
     classify = cfg["loss"] == "cross_entropy"
-    loss_fn = _torch_loss_fn(torch, cfg["loss"], _ends_with_softmax(model, "torch"))
+    loss_fn = _torch_loss_fn(torch, cfg["loss"], probs)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _torch_optimizer(torch, cfg["optimizer"], params, cfg["lr"])
-    bayes = [layer for _, layer in models.bayesian_layers(model)]
-    groups = _grad_groups(model, "torch") if record_grads else []
     group_params = [p for _, ps in groups for p in ps]
     group_sizes = [len(ps) for _, ps in groups]
     n, bs, steps = len(X), cfg["batch_size"], cfg["steps_per_epoch"]
@@ -747,7 +825,7 @@ def _train_torch(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: b
         bar.epoch_end(epoch, cfg["epochs"], {"loss": hist.loss[-1], "val_loss": vl, "val_accuracy": va})
     model.eval()
     hist.step_loss = step_loss if record_steps else None
-    hist.grad_norms = grad_norms if record_grads else None
+    hist.grad_norms = grad_norms
 
 
 # ------------------------------------------------------------------ evaluation

@@ -218,3 +218,25 @@ def test_keras_fused_adam_is_keras_adam():
             out.append(np.asarray(var))
         assert np.abs(out[0] - w0).max() > 1e-2  # the weights did move
         np.testing.assert_allclose(out[1], out[0], rtol=0, atol=1e-6)  # float32 rounding of values ~1
+
+
+def test_torch_thread_policy(fashion, monkeypatch):
+    """Small steps run on one thread (robust on shared CPUs), large ones on all; always deterministic."""
+    monkeypatch.setenv("COURSE_THREADS", "2")
+    x, y, _, _ = fashion
+    mlp = models.build_mlp("torch", 784, [512])
+    assert training.forward_macs(mlp, x) == 784 * 512 + 512 * 10  # dense: one multiply-add per weight
+    assert training.torch_threads_for(mlp, x, 32) == 1
+    cnn = models.build_cnn("torch", (28, 28), channels=(16, 32))
+    macs = training.forward_macs(cnn, x.reshape(-1, 28, 28))
+    assert macs == 9 * 16 * 784 + 9 * 16 * 32 * 196 + 32 * 49 * 10  # conv: weights x output positions
+    assert training.torch_threads_for(cnn, x.reshape(-1, 28, 28), 128) == 2
+    import torch
+
+    before = torch.get_num_threads()
+    h = train(mlp, (x[:64], y[:64]), epochs=1, batch_size=32)
+    assert h.config["threads"] == 1 and torch.get_num_threads() == before  # restored
+    h = train(mlp, (x[:64], y[:64]), epochs=1, batch_size=32, threads=2)
+    assert h.config["threads"] == 2
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        train(mlp, (x[:64], y[:64]), epochs=1, threads=0)
