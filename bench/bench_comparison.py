@@ -17,8 +17,12 @@ Variants, each in its own fresh process, timed from process start to end
            {"framework": ["keras", "torch"], "init": [...]}, workers=2, ...) with an empty cache.
   course1  the same with workers=1 (separates the faster training loops from the parallel runs).
 
-Usage:  python bench/bench_comparison.py [--variants classic,course,course1] [--epochs 5]
+Usage:  python bench/bench_comparison.py [--variants classic,course,course1] [--rounds 2] [--epochs 5]
                                           [--n-train N] [--out bench/RESULTS.md] [--json FILE]
+
+Rounds interleave the variants (classic, course, course1, classic, ...) so that
+load from other processes spreads over all of them; the table shows, per
+variant, the round with the median wall time, and every round's wall time.
 
 With --out, the table replaces this benchmark's own section of the file (between
 its markers) and leaves every other section as it is.
@@ -225,13 +229,21 @@ def machine() -> str:
     return f"{cpu}, {usable} usable CPUs, Python {platform.python_version()}, " + ", ".join(versions)
 
 
-def render(results: dict[str, dict], source: str, epochs: int, n_train: int | None, started: str) -> str:
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def render(all_results: dict[str, list[dict]], source: str, epochs: int, n_train: int | None, started: str) -> str:
     n = n_train or 60_000
+    results = {v: _median_run(runs) for v, runs in all_results.items()}
+    rounds = max(len(runs) for runs in all_results.values())
     lines = [
         START,
         "## Benchmark: the classic 4-initializer x 5-epoch comparison (`bench/bench_comparison.py`)",
         "",
-        f"Run {started}. The experiment of notebook 11 at full size, on **Fashion-MNIST** ({n:,} training "
+        f"Run {started}, {rounds} round(s), variants interleaved. The experiment of notebook 11 at full size, on **Fashion-MNIST** ({n:,} training "
         f"images, 10,000 validation; full MNIST is not available offline here, Fashion-MNIST has the same format "
         f"and size): 784 - Dense(512, ReLU) - Dropout(0.2) - 10, Adam, batch {BATCH}, {epochs} epochs, "
         "validation after every epoch, initializers zeros, RandomNormal(0, 0.1), GlorotNormal, HeNormal on the "
@@ -241,9 +253,9 @@ def render(results: dict[str, dict], source: str, epochs: int, n_train: int | No
         "to end (imports and data loading included). Other engineers' jobs share these CPUs: the load average "
         "(1 min) before and after each variant is listed; compare rows with similar load.",
         "",
-        "| variant | total wall (s) | training only (s) | Keras runs (s) | PyTorch runs (s) | val accuracy, "
-        "Keras (z / rn / gl / he) | PyTorch | peak RSS (MB) | load before / after |",
-        "| --- | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |",
+        "| variant | total wall (s), median round | every round | training only (s) | Keras runs (s) | "
+        "PyTorch runs (s) | val accuracy, Keras (z / rn / gl / he) | PyTorch | peak RSS (MB) | load before / after |",
+        "| --- | ---: | --- | ---: | ---: | ---: | --- | --- | ---: | --- |",
     ]
     for v, r in results.items():
         runs = r["runs"]
@@ -252,7 +264,8 @@ def render(results: dict[str, dict], source: str, epochs: int, n_train: int | No
         def accs(fw: str, runs: list = runs) -> str:
             return " / ".join(f"{100 * x['val_accuracy']:.1f}" for x in runs if x["framework"] == fw)
 
-        lines.append(f"| {DESCRIPTIONS[v]} | {r['wall_s']:.0f} | {per['keras'] + per['torch']:.0f} | "
+        every = ", ".join(f"{x['wall_s']:.0f}" for x in all_results[v])
+        lines.append(f"| {DESCRIPTIONS[v]} | {r['wall_s']:.0f} | {every} | {per['keras'] + per['torch']:.0f} | "
                      f"{per['keras']:.0f} | {per['torch']:.0f} | {accs('keras')} | {accs('torch')} | "
                      f"{r['peak_rss_mb']:.0f} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
     lines.append("")
@@ -289,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=sorted(DESCRIPTIONS), help=argparse.SUPPRESS)
     parser.add_argument("--variants", default="classic,course,course1",
                         help="comma-separated, from: " + ", ".join(DESCRIPTIONS))
+    parser.add_argument("--rounds", type=int, default=2, help="rounds over all variants (default 2)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--n-train", type=int, default=None, help="fewer training images (a smoke test)")
     parser.add_argument("--out", default=None, help="write the table into this Markdown file's own section")
@@ -303,12 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--variants must name some of {', '.join(DESCRIPTIONS)}; got {args.variants!r}")
     started = time.strftime("%Y-%m-%d %H:%M")
     source = prepare_data()
-    results = {}
-    for v in variants:
-        res = spawn(v, args.epochs, args.n_train)
-        results[v] = res
-        print(f"({v}) {DESCRIPTIONS[v]}: {res['wall_s']:.1f} s wall, load {res['load_before']:.2f} -> "
-              f"{res['load_after']:.2f}", flush=True)
+    results: dict[str, list[dict]] = {v: [] for v in variants}
+    for r in range(max(1, args.rounds)):
+        for v in variants:
+            res = spawn(v, args.epochs, args.n_train)
+            results[v].append(res)
+            print(f"round {r + 1} ({v}) {DESCRIPTIONS[v]}: {res['wall_s']:.1f} s wall, load "
+                  f"{res['load_before']:.2f} -> {res['load_after']:.2f}", flush=True)
     text = render(results, source, args.epochs, args.n_train, started)
     print(text)
     if args.out:
