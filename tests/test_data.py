@@ -205,8 +205,18 @@ def test_bad_arguments_are_refused_before_any_work(kwargs, error, pattern):
 
 def test_subset_larger_than_the_data_is_a_value_error(fallback_data_dir):
     with pytest.warns(data.DataFallbackWarning):
-        with pytest.raises(ValueError, match=r"subset must be at most 4,000.*offline fallback.*got 4,001"):
-            data.load_dataset("mnist", subset=4_001, data_dir=fallback_data_dir, sources=("fallback",))
+        with pytest.raises(ValueError, match=r"subset must be at most 4,000.*got 60,001"):
+            data.load_dataset("mnist", subset=60_001, data_dir=fallback_data_dir, sources=("fallback",))
+
+
+def test_offline_fallback_gives_all_it_has_when_a_subset_fits_only_the_real_mnist(fallback_data_dir):
+    """A notebook asking for 20,000 MNIST images still runs offline: it gets the stand-in's 4,000, with a warning."""
+    with pytest.warns(data.DataFallbackWarning) as caught:
+        ds = data.load_dataset("mnist", subset=20_000, data_dir=fallback_data_dir, sources=("fallback",))
+    assert ds.x_train.shape[0] == 4_000 and ds.x_test.shape[0] == 1_000
+    assert ds.source_kind == "fallback"
+    messages = [str(w.message) for w in caught]
+    assert any("subset=20,000" in m and "using all 4,000" in m and "download mnist" in m for m in messages), messages
 
 
 # ------------------------------------------------ the offline MNIST fallback
