@@ -161,6 +161,8 @@ def _kernel_env(jobs: int) -> dict[str, str]:
     # inline backend, and the pages would have no figures.
     env.pop("MPLBACKEND", None)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # A progress bar is a live widget; a static page keeps only its first frame ("0%").
+    env["COURSE_PROGRESS"] = "0"
     if jobs > 1 and "COURSE_THREADS" not in env:
         # Share the CPUs between the kernels that run at once instead of oversubscribing them.
         env["COURSE_THREADS"] = str(max(1, n_threads() // jobs))

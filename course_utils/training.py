@@ -339,12 +339,20 @@ def _prepare(model: Any, fw: str, data: Any, loss: str, validation: bool) -> _Da
 
 
 def show_progress(progress: bool | None = None) -> bool:
-    """Whether train() draws a progress bar: ``progress`` if given, else yes in a notebook or a
-    terminal, no under the quick profile (tests, CI) or when output goes to a file."""
+    """Whether train() draws a progress bar: ``progress`` if given, else ``COURSE_PROGRESS`` (``1`` or
+    ``0``) if set, else yes in a notebook or a terminal, no under the quick profile (tests, CI) or when
+    output goes to a file. The book sets ``COURSE_PROGRESS=0``: a saved page would show each bar frozen
+    at 0%, since the bar's widget state is not stored."""
     if progress is not None:
         if not isinstance(progress, bool):
             raise TypeError(f"progress must be True, False or None (automatic); got {progress!r}.")
         return progress
+    env = os.environ.get("COURSE_PROGRESS", "").strip()
+    if env:
+        if env not in ("0", "1"):
+            raise ValueError(f"COURSE_PROGRESS must be 1 (progress bars) or 0 (none); got {env!r}. "
+                             "Unset it for the automatic choice.")
+        return env == "1"
     if config.is_quick():
         return False
     if "ipykernel" in sys.modules:

@@ -240,3 +240,17 @@ def test_torch_thread_policy(fashion, monkeypatch):
     assert h.config["threads"] == 2
     with pytest.raises(ValueError, match="threads must be at least 1"):
         train(mlp, (x[:64], y[:64]), epochs=1, threads=0)
+
+
+def test_course_progress_env_switches_bars(monkeypatch):
+    """COURSE_PROGRESS=1/0 overrides the automatic choice (the book sets 0); an explicit argument wins."""
+    monkeypatch.setenv("COURSE_PROGRESS", "1")
+    assert training.show_progress(None) is True
+    monkeypatch.setenv("COURSE_PROGRESS", "0")
+    assert training.show_progress(None) is False and training.show_progress(True) is True
+    monkeypatch.setenv("COURSE_PROGRESS", "yes")
+    with pytest.raises(ValueError, match="COURSE_PROGRESS must be 1"):
+        training.show_progress(None)
+    from course_utils import book
+
+    assert book._kernel_env(1)["COURSE_PROGRESS"] == "0"
