@@ -13,6 +13,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
 import os
 import random
@@ -179,3 +182,27 @@ def cache_dir() -> Path:
     """Where experiment results are cached: ``COURSE_CACHE_DIR`` if set, else ``<repo>/.cache``."""
     env = os.environ.get("COURSE_CACHE_DIR")
     return Path(env).expanduser() if env else repo_root() / ".cache"
+
+
+@functools.cache
+def _malloc_trim():  # glibc's malloc_trim, or None (macOS, musl, Windows)
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_memory() -> None:
+    """Hand memory that Python, NumPy and the frameworks have freed back to the operating system.
+
+    glibc keeps freed heap memory for reuse and raises its threshold for ``mmap`` after a large
+    block is freed, so a kernel's resident memory stays at its high-water mark: one orthogonal
+    draw of a 2048 x 2048 matrix left 130 MB resident after it was freed, and a kernel that trains
+    dozens of models climbs towards Binder's 2 GB. ``malloc_trim(0)`` returns the free pages
+    (measured: those 130 MB back). :func:`course_utils.training.train` calls this after every run.
+    A no-op where the C library is not glibc.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

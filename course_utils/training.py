@@ -529,6 +529,7 @@ def train(
         bar.close()
         for layer, value in restore:
             layer.kl_weight = value
+        config.release_memory()  # a run's batches and graphs are freed; give their pages back
     hist.epoch = list(range(1, epochs + 1))
     cfg["seconds_total"] = float(sum(hist.seconds_per_epoch))
     return hist
@@ -661,6 +662,39 @@ class _KerasRecorder:
         self.norm_sum.assign(self.tf.zeros_like(self.norm_sum))
 
 
+def _prepare_keras_run(model: Any, d: _Data) -> None:
+    """Keep a Keras run from leaving its graphs behind in TensorFlow for the life of the process.
+
+    Measured here (keras-team/keras#17458: "clear_session() does not help"), each ``fit`` of a fresh
+    model kept its traced train step alive, about 10 MB for the 784-512-10 MLP, so a notebook that
+    trains dozens of models climbs towards Binder's 2 GB. Two things held it:
+
+    - Keras's TensorFlow optimizer sums the gradients over replicas with
+      ``replica_context.all_reduce``, whose gradient TensorFlow registers under a new global name
+      (``CustomGradient-N``) that references the traced step's graph and is never unregistered. On
+      one device (no ``tf.distribute`` strategy) that sum is over one replica: the identity. This
+      run's optimizer skips it then.
+    - Optimizer slots and metric totals created during tracing, each behind a ``tf.cond`` whose
+      branch functions stay registered in TensorFlow's context. They are built here, eagerly.
+
+    Tested: no function and no gradient stays registered after a run (tests/test_training.py).
+    """
+    import tensorflow as tf  # loaded by frameworks.keras() already
+
+    optimizer = model.optimizer
+    if not tf.distribute.has_strategy() and hasattr(optimizer, "_all_reduce_sum_gradients"):
+        optimizer._all_reduce_sum_gradients = list  # one replica: the all-reduce sum is the identity
+    if not (model.built and model.trainable_variables):
+        return  # fit builds an unbuilt model itself
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    metrics = getattr(model, "_compile_metrics", None)  # Keras 3's CompileMetrics; absent if none compiled
+    if metrics is not None and not metrics.built and d.y is not None:
+        shape = getattr(model, "output_shape", None)
+        if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape[1:]):
+            metrics.build(d.y[:1], np.zeros((1, *shape[1:]), dtype=np.float32))  # shapes only, no forward pass
+
+
 def _train_keras(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
     keras = frameworks.keras()
     cfg = hist.config
@@ -674,6 +708,7 @@ def _train_keras(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: b
     model.compile(optimizer=_keras_optimizer(keras, cfg["optimizer"], cfg["lr"]), loss=loss_obj, metrics=metrics,
                   steps_per_execution=cfg["steps_per_execution"],
                   jit_compile=False)  # XLA makes this CPU training several times slower (bench/RESULTS.md)
+    _prepare_keras_run(model, d)
     recorder = None
     if record_steps or record_grads:
         recorder = _KerasRecorder(model, cfg["steps_per_epoch"], record_steps, record_grads)
