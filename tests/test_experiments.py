@@ -274,3 +274,16 @@ def test_time_init_gives_a_large_draws_memory_back():
     experiments.time_init("orthogonal", (2048, 2048), "torch", repeats=2)
     grown = (proc.memory_info().rss - before) / 2**20
     assert grown < 30, f"{grown:.0f} MB stayed resident after the draws"
+
+
+def test_cached_dataset_keeps_recent_datasets_within_a_byte_budget(monkeypatch):
+    """Datasets are shared between runs, but a full one is not kept alive for the rest of the kernel."""
+    experiments.cached_dataset.cache_clear()
+    monkeypatch.setattr(experiments, "DATASET_CACHE_BYTES", 20 * 2**20)  # the 2,000 and 1,000 sets (12.5 + 6.3 MB)
+    a = experiments.cached_dataset("fashion_mnist", 2_000)
+    assert experiments.cached_dataset("fashion_mnist", 2_000) is a  # a hit: the same arrays
+    b = experiments.cached_dataset("fashion_mnist", 1_000)
+    assert experiments.cached_dataset("fashion_mnist", 2_000) is a  # both fit in the budget
+    experiments.cached_dataset("fashion_mnist", 3_000)  # over the budget: the least recently used (b) goes
+    assert experiments.cached_dataset("fashion_mnist", 1_000) is not b
+    experiments.cached_dataset.cache_clear()
