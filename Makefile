@@ -28,7 +28,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/00_setup_and_tour.ipynb $(LAB_ARGS)
+	# MALLOC_ARENA_MAX=2: less memory held by glibc for TensorFlow's threads (see start, measured there).
+	MALLOC_ARENA_MAX=2 $(VENV)/bin/jupyter lab notebooks/00_setup_and_tour.ipynb $(LAB_ARGS)
 
 unit: setup
 	$(TEST_ENV) $(PY) -m pytest tests $(PYTEST_ARGS)
