@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python (weight-init course)" >/dev/null
 	touch $(STAMP)
 
+# Two malloc arenas: less memory held by glibc for TensorFlow's threads (see start, measured there).
+lab: export MALLOC_ARENA_MAX = 2
 lab: setup
-	# MALLOC_ARENA_MAX=2: less memory held by glibc for TensorFlow's threads (see start, measured there).
-	MALLOC_ARENA_MAX=2 $(VENV)/bin/jupyter lab notebooks/00_setup_and_tour.ipynb $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab notebooks/00_setup_and_tour.ipynb $(LAB_ARGS)
 
 unit: setup
 	$(TEST_ENV) $(PY) -m pytest tests $(PYTEST_ARGS)
@@ -55,11 +56,13 @@ bench: setup
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/bench_training.py --out bench/RESULTS.md
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/bench_comparison.py --out bench/RESULTS.md
 
-# Peak memory and run time of every notebook from a fresh kernel (quick, full, and quick on one CPU).
+# Peak memory and run time of every notebook from a fresh kernel (quick, full, and quick on one CPU);
+# e.g. make memcheck MEMCHECK_ARGS="--notebooks 10 11" for some notebooks only.
+MEMCHECK_ARGS ?=
 memcheck: setup
-	$(PY) bench/memcheck.py --profile quick
-	$(PY) bench/memcheck.py --profile full
-	$(PY) bench/memcheck.py --profile quick --taskset 0
+	$(PY) bench/memcheck.py --profile quick $(MEMCHECK_ARGS)
+	$(PY) bench/memcheck.py --profile full $(MEMCHECK_ARGS)
+	$(PY) bench/memcheck.py --profile quick --taskset 0 $(MEMCHECK_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check course_utils tests bench
