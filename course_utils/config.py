@@ -197,10 +197,10 @@ def release_memory() -> None:
     """Hand memory that Python, NumPy and the frameworks have freed back to the operating system.
 
     glibc keeps freed heap memory for reuse and raises its threshold for ``mmap`` after a large
-    block is freed, so a kernel's resident memory stays at its high-water mark: one orthogonal
-    draw of a 2048 x 2048 matrix left 130 MB resident after it was freed, and a kernel that trains
-    dozens of models climbs towards Binder's 2 GB. ``malloc_trim(0)`` returns the free pages
-    (measured: those 130 MB back). :func:`course_utils.training.train` calls this after every run.
+    block is freed, so a kernel's resident memory stays at its high-water mark: drawing 2048 x 2048
+    orthogonal and He matrices in both frameworks left 134 MB resident after they were freed, and a
+    kernel that trains dozens of models climbs towards Binder's 2 GB. ``malloc_trim(0)`` returns the
+    free pages (measured: those 134 MB back). :func:`course_utils.training.train` calls this after every run.
     A no-op where the C library is not glibc.
     """
     trim = _malloc_trim()
