@@ -528,10 +528,6 @@ def _resolve(
     )
 
 
-#: Training images in the full MNIST and Fashion-MNIST; a larger subset is an error wherever the data came from.
-FULL_TRAIN_SIZE = 60_000
-
-
 def load_dataset(
     name: str,
     *,
@@ -581,7 +577,8 @@ def load_dataset(
         subset = check_int("subset", subset, low=1)
     arrays, source, kind, provenance = _resolve(spec, data_dir, _check_sources(sources), mirrors, progress)
     x_train, y_train, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    if subset is not None and kind == "fallback" and len(y_train) < subset <= FULL_TRAIN_SIZE:
+    full_train = next(f.n_items for f in spec.files if f.split == "train")  # 60,000 for both datasets
+    if subset is not None and kind == "fallback" and len(y_train) < subset <= full_train:
         # The request fits the real MNIST; only the stand-in is too small. Stopping here would break every
         # notebook that asks for more than 4,000 images in an offline room, so the learner gets all of the
         # stand-in, told so next to the fallback warning (Dataset.source says it too).
