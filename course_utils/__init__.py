@@ -22,6 +22,8 @@ __version__ = "1.0.0"
 config.apply_thread_limits()
 
 _SUBMODULES = (
+    "activations",
+    "advice",
     "claims",
     "config",
     "data",

@@ -53,15 +53,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
-from . import config, frameworks
+from . import activations, config, frameworks
 from ._validation import check_choice, check_int, check_number
-
-# One list of activation names and one leaky-ReLU slope for builders and diagnostics; models owns them
-# (the slope is 0.01: PyTorch's default and what calculate_gain("leaky_relu") assumes).
-from .models import ACTIVATIONS as _MODEL_ACTIVATIONS
-from .models import LEAKY_RELU_SLOPE, input_shape_of, weight_layers
+from .activations import ACTIVATIONS, ELU_ALPHA, LEAKY_RELU_SLOPE, SELU_ALPHA, SELU_SCALE, TABLE
+from .activations import numpy_function as activation_function
+from .frameworks import input_shape_of, weight_layers
 
 try:  # threadpoolctl comes with scikit-learn (mlxtend's dependency); without it BLAS keeps its threads
     from threadpoolctl import threadpool_limits
@@ -70,10 +67,16 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 __all__ = [
     "ACTIVATIONS",
+    "ELU_ALPHA",
     "LEAKY_RELU_SLOPE",
+    "SELU_ALPHA",
+    "SELU_SCALE",
     "SATURATION_THRESHOLD",
     "activation_function",
     "activation_stats",
+    "decades",
+    "end_to_end_ratio",
+    "signal_ratios",
     "gradient_stats",
     "layer_activations",
     "layer_gradients",
@@ -83,67 +86,12 @@ __all__ = [
 
 # --------------------------------------------------------------- activations
 
-#: ELU's alpha (Clevert et al. 2016), the default of both frameworks.
-ELU_ALPHA = 1.0
-#: SELU's alpha and lambda (Klambauer et al. 2017, eq. 14), the fixed point for unit mean/variance.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
 #: How close to an asymptote counts as saturated: tanh |a| > 0.99; sigmoid a < 0.01 or a > 0.99
 #: (see the module docstring for the slopes these leave).
 SATURATION_THRESHOLD = 0.99
-#: Activations whose saturation, and whose dead units, are reported (NaN elsewhere).
-SATURATING = ("sigmoid", "tanh")
-DYING = ("relu",)
-
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def _elu(z: np.ndarray, alpha: float) -> np.ndarray:
-    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
-
-
-def _elu_grad(z: np.ndarray, alpha: float) -> np.ndarray:
-    return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))
-
-
-# name -> (f, f'), both elementwise on NumPy arrays. GELU is the exact one, z * Phi(z), as both
-# frameworks use by default (not the tanh approximation).
-_NUMPY_ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
-    "linear": (lambda z: z, lambda z: np.ones_like(z)),
-    "sigmoid": (special.expit, lambda z: special.expit(z) * (1.0 - special.expit(z))),
-    "tanh": (np.tanh, lambda z: 1.0 - np.tanh(z) ** 2),
-    # the derivative at exactly 0 is taken as 0, as torch and TensorFlow do
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
-    "leaky_relu": (
-        lambda z: np.where(z > 0, z, LEAKY_RELU_SLOPE * z),
-        lambda z: np.where(z > 0, 1.0, LEAKY_RELU_SLOPE).astype(z.dtype),
-    ),
-    "elu": (lambda z: _elu(z, ELU_ALPHA), lambda z: _elu_grad(z, ELU_ALPHA)),
-    "selu": (lambda z: SELU_SCALE * _elu(z, SELU_ALPHA), lambda z: SELU_SCALE * _elu_grad(z, SELU_ALPHA)),
-    "gelu": (
-        lambda z: z * special.ndtr(z),
-        lambda z: special.ndtr(z) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z),
-    ),
-}
-
-#: The activations every builder and every diagnostic understands.
-ACTIVATIONS: tuple[str, ...] = tuple(_MODEL_ACTIVATIONS)
-
-_missing = [name for name in ACTIVATIONS if name not in _NUMPY_ACTIVATIONS]
-if _missing:  # a name models added must get a NumPy reference here too
-    raise ImportError(f"course_utils.diagnostics has no NumPy reference for activation(s) {_missing}.")
-
-
-def activation_function(name: str, derivative: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """The NumPy reference of activation ``name`` (or of its derivative), elementwise.
-
-    ``linear`` f(z) = z; ``sigmoid`` 1/(1 + e^-z); ``tanh``; ``relu`` max(z, 0);
-    ``leaky_relu`` max(z, 0.01 z); ``elu`` z or e^z - 1 (Clevert et al. 2016);
-    ``selu`` 1.0507 * elu with alpha 1.6733 (Klambauer et al. 2017); ``gelu``
-    z * Phi(z) with Phi the standard normal CDF (Hendrycks & Gimpel 2016).
-    """
-    name = check_choice("activation", name, ACTIVATIONS)
-    return _NUMPY_ACTIVATIONS[name][1 if derivative else 0]
+#: Activations whose saturation, and whose dead units, are reported (NaN elsewhere): the table's facts.
+SATURATING = tuple(name for name, row in TABLE.items() if row.saturating)
+DYING = tuple(name for name, row in TABLE.items() if row.dying)
 
 
 # ----------------------------------------------------------------- statistics
@@ -196,40 +144,6 @@ class _Layer:
     unit_axis: int = -1
 
 
-def _keras_flat_layers(model: Any, keras: Any) -> list[Any]:
-    """The layers to call in order; a nested Sequential is opened up so its own layers are seen."""
-    layers = []
-    for layer in getattr(model, "layers", [model]):
-        if isinstance(layer, keras.Sequential):
-            layers.extend(_keras_flat_layers(layer, keras))
-        elif not isinstance(layer, keras.layers.InputLayer):
-            layers.append(layer)
-    return layers
-
-
-_KERAS_ACTIVATION_LAYERS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu", "PReLU": "prelu",
-                            "Softmax": "softmax"}
-_TORCH_ACTIVATION_MODULES = {"Identity": "linear", "Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu",
-                             "LeakyReLU": "leaky_relu", "ELU": "elu", "SELU": "selu", "GELU": "gelu",
-                             "Softmax": "softmax", "Softplus": "softplus"}
-
-
-def _function_name(fn: Any) -> str:
-    """The name of a Keras activation function (also through functools.partial)."""
-    fn = getattr(fn, "func", fn)
-    return str(getattr(fn, "__name__", type(fn).__name__)).lower()
-
-
-def _keras_activation_of(layer: Any) -> str | None:
-    """The activation a Keras layer *is* (Activation, ReLU, ...), or None for other layers."""
-    cls = type(layer).__name__
-    if cls in _KERAS_ACTIVATION_LAYERS:
-        return _KERAS_ACTIVATION_LAYERS[cls]
-    if cls == "Activation":
-        return _function_name(layer.activation)
-    return None
-
-
 def _torch_weight_layer_activation(module: Any) -> str:
     """A torch weight layer's built-in nonlinearity: nn.RNN's ``nonlinearity``, tanh for LSTM/GRU outputs."""
     nonlinearity = getattr(module, "nonlinearity", None)
@@ -238,19 +152,6 @@ def _torch_weight_layer_activation(module: Any) -> str:
     if type(module).__name__ in ("LSTM", "GRU"):  # h = o * tanh(c) (LSTM), a tanh-bounded mix (GRU), as in Keras
         return "tanh"
     return "linear"
-
-
-def _torch_activation_of(module: Any) -> str | None:
-    """The activation a torch module *is* (nn.Tanh, ...), or None for other modules."""
-    name = getattr(module, "activation_name", None)  # a builder's own activation module may say so
-    if isinstance(name, str):
-        return name
-    cls = type(module).__name__
-    if cls in _TORCH_ACTIVATION_MODULES:
-        return _TORCH_ACTIVATION_MODULES[cls]
-    if type(module).__module__ == "torch.nn.modules.activation":
-        return cls.lower()
-    return None
 
 
 def _as_batch(x: Any, argument: str = "x") -> np.ndarray:
@@ -269,17 +170,15 @@ def _first_output(out: Any) -> Any:
     return out
 
 
-def _trace(model: Any, x: Any, y: Any = None, loss: str | None = None) -> tuple[list[_Layer], float]:
-    """Run ``model`` on ``x`` and collect each weight layer's activation (and gradients if ``y``)."""
-    fw = frameworks.framework_of(model)
+def _trace(model: Any, fw: str, x: Any, y: Any = None, loss: str | None = None) -> tuple[list[_Layer], float]:
+    """Run ``model`` (of framework ``fw``) on ``x`` and collect each weight layer's activation
+    (and gradients if ``y``)."""
     x = _as_batch(x)
     if y is not None:
         y = np.asarray(y)
         if y.ndim < 1 or len(y) != len(x):
             raise ValueError(f"x and y must hold the same number of samples; got x {x.shape} and y {y.shape}.")
-    if fw == "keras":
-        return _trace_keras(model, x, y, loss)
-    return _trace_torch(model, x, y, loss)
+    return (_trace_keras if fw == "keras" else _trace_torch)(model, x, y, loss)
 
 
 def _group(records: Sequence[tuple[Any, Any, str | None]], weight_ids: dict[int, str]) -> list[_Layer]:
@@ -363,13 +262,18 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
             model(x[:1].astype(np.float32))
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
             raise _shape_error(x, model, err) from err
-    weight_ids = {id(layer): name for name, layer in weight_layers(model)}
+    weight_ids = {id(layer): name for name, layer in weight_layers(model, "keras")}
     _check_has_weight_layers(weight_ids, model)
-    layers = _keras_flat_layers(model, keras)
+    layers = frameworks.flat_layers(model, "keras")
+    sequential = isinstance(model, keras.Sequential) or not hasattr(model, "inputs") or not model.inputs
+    nested = [] if sequential else [layer.name for layer in layers if layer not in model.layers]
+    if nested:  # a functional model's inner models keep their layers' outputs in their own graphs
+        raise ValueError(f"diagnostics could not see the output of layer(s) {nested}: they run inside a nested "
+                         "model. Pass the inner model, or build the network with course_utils.models.")
     xt = tf.convert_to_tensor(x.astype(np.float32, copy=False))
     with tf.GradientTape(watch_accessed_variables=y is not None) as tape:
         try:
-            if isinstance(model, keras.Sequential) or not hasattr(model, "inputs") or not model.inputs:
+            if sequential:
                 outs, h = [], xt
                 for layer in layers:
                     h = layer(h, training=False)
@@ -386,10 +290,9 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
     records = []
     for layer, out in zip(layers, outs, strict=True):
         if id(layer) in weight_ids:
-            act = getattr(layer, "activation", None)
-            records.append((layer, out, _function_name(act) if act is not None else "linear"))
+            records.append((layer, out, activations.name_of_keras_function(getattr(layer, "activation", None))))
         else:
-            records.append((layer, out, _keras_activation_of(layer)))
+            records.append((layer, out, activations.name_of_keras_layer(layer)))
     traced = _group(records, weight_ids)
     tensors = [t.output for t in traced]
     for t in traced:
@@ -414,22 +317,19 @@ def _trace_keras(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
 
 def _trace_torch(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | None) -> tuple[list[_Layer], float]:
     torch = frameworks.torch()
-    weight_ids = {id(m): name for name, m in weight_layers(model)}
+    weight_ids = {id(m): name for name, m in weight_layers(model, "torch")}
     _check_has_weight_layers(weight_ids, model)
     records: list[tuple[Any, Any, str | None]] = []
 
     def hook(module: Any, _inputs: Any, output: Any) -> None:
-        act = _torch_weight_layer_activation(module) if id(module) in weight_ids else _torch_activation_of(module)
+        act = _torch_weight_layer_activation(module) if id(module) in weight_ids else activations.name_of_torch_module(module)
         out = _first_output(output)
         records.append((module, out if y is not None else out.detach().clone(), act))
 
-    hooks = []
-    for module in model.modules():
-        if id(module) in weight_ids or (not list(module.children()) and _torch_activation_of(module) is not None):
-            hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()  # dropout off: diagnostics describe the deterministic network
-    try:
+    hooked = [m for m in model.modules()
+              if id(m) in weight_ids or (not list(m.children()) and activations.name_of_torch_module(m) is not None)]
+    # dropout off: diagnostics describe the deterministic network
+    with frameworks.eval_mode(model), frameworks.Hooks(hooked, hook):
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None else torch.float32
         xt = torch.as_tensor(np.ascontiguousarray(x)).to(dtype)
@@ -438,24 +338,20 @@ def _trace_torch(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
                 final = _first_output(model(xt))
             except (RuntimeError, ValueError, TypeError) as err:
                 raise _shape_error(x, model, err) from err
-        traced = _group(records, weight_ids)
-        loss_value = math.nan
-        if y is not None:
-            _check_targets(y, tuple(final.shape), loss)
-            for t in traced:
-                if t.output.requires_grad:
-                    t.output.retain_grad()
-            if loss == "cross_entropy":
-                lv = torch.nn.functional.cross_entropy(final, torch.as_tensor(y).long())
-            else:
-                lv = torch.nn.functional.mse_loss(final, torch.as_tensor(_mse_target(y, tuple(final.shape))).to(dtype))
-            model.zero_grad(set_to_none=True)
-            lv.backward()
-            loss_value = float(lv.detach())
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    traced = _group(records, weight_ids)
+    loss_value = math.nan
+    if y is not None:
+        _check_targets(y, tuple(final.shape), loss)
+        for t in traced:
+            if t.output.requires_grad:
+                t.output.retain_grad()
+        if loss == "cross_entropy":
+            lv = torch.nn.functional.cross_entropy(final, torch.as_tensor(y).long())
+        else:
+            lv = torch.nn.functional.mse_loss(final, torch.as_tensor(_mse_target(y, tuple(final.shape))).to(dtype))
+        model.zero_grad(set_to_none=True)
+        lv.backward()
+        loss_value = float(lv.detach())
     for t in traced:
         out = t.output
         t.units = int(out.shape[1] if out.ndim >= 2 else 1)
@@ -488,7 +384,7 @@ def layer_activations(model: Any, x: Any) -> dict[str, np.ndarray]:
     result to :func:`course_utils.plots.plot_layer_histograms` for figures like
     Glorot & Bengio (2010), figures 4 and 6.
     """
-    traced, _ = _trace(model, x)
+    traced, _ = _trace(model, frameworks.framework_of(model), x)
     return {t.name: t.output for t in traced}
 
 
@@ -504,7 +400,7 @@ def activation_stats(model: Any, x: Any) -> pd.DataFrame:
     analysis is Glorot & Bengio (2010), section 3; dead ReLUs, Lu et al. (2019).
     """
     fw = frameworks.framework_of(model)
-    traced, _ = _trace(model, x)
+    traced, _ = _trace(model, fw, x)
     rows = []
     for t in traced:
         rows.append({"layer": t.name, "depth": t.depth, "activation": t.activation, "units": t.units,
@@ -524,7 +420,7 @@ def layer_gradients(model: Any, x: Any, y: Any, loss: str = "cross_entropy") -> 
     histograms like Glorot & Bengio (2010), figure 7.
     """
     loss = check_choice("loss", loss, _LOSSES)
-    traced, _ = _trace(model, x, y, loss)
+    traced, _ = _trace(model, frameworks.framework_of(model), x, y, loss)
     return {t.name: (t.grad if t.grad is not None else np.zeros_like(t.output)) for t in traced}
 
 
@@ -546,7 +442,7 @@ def gradient_stats(model: Any, x: Any, y: Any, loss: str = "cross_entropy") -> p
     """
     loss = check_choice("loss", loss, _LOSSES)
     fw = frameworks.framework_of(model)
-    traced, loss_value = _trace(model, x, y, loss)
+    traced, loss_value = _trace(model, fw, x, y, loss)
     rows = []
     for t in traced:
         w = np.concatenate([np.ravel(a) for a in t.weights]) if t.weights else np.zeros(0)
@@ -566,6 +462,58 @@ def gradient_stats(model: Any, x: Any, y: Any, loss: str = "cross_entropy") -> p
             "framework": fw,
         })
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------ last layer over first
+# One definition of "how much did the signal change from the first layer to the last", used by
+# advice.signal_summary, advice.check_model, the widgets and the notebooks.
+
+
+def end_to_end_ratio(frame: pd.DataFrame, column: str, *, backward: bool = False, first: int | None = None,
+                     last: int | None = None) -> float:
+    """How much ``column`` of a per-layer table changes between two layers, as a ratio.
+
+    Forward (default): ``value at last / value at first`` (an activation's std: > 1 grows, < 1 fades).
+    ``backward=True``: ``value at first / value at last`` (a gradient flows from the last layer down:
+    < 1 vanishes towards the input, > 1 explodes). ``first`` and ``last`` are depths (the table's
+    ``depth`` column; default: the first layer, depth 1 or the smallest above 0, and the deepest);
+    a table without a ``depth`` column is read by position (first and last row). Computed in float64:
+    0/0 (a signal that vanished entirely) is NaN, not an error.
+    """
+    if column not in frame.columns:
+        raise ValueError(f"the table has no column {column!r}; use one of its columns: {list(frame.columns)}.")
+    if "depth" in frame.columns:
+        values = pd.Series(np.asarray(frame[column], dtype=np.float64), index=np.asarray(frame["depth"]))
+        layers = values.index[values.index >= 1]
+        top = values.index.max() if last is None else last
+        bottom = (layers.min() if len(layers) else values.index.min()) if first is None else first
+        for depth in (top, bottom):
+            if depth not in values.index:
+                raise ValueError(f"the table has no layer at depth {depth}; use one of its depths: {sorted(values.index)}.")
+        hi, lo = values[top], values[bottom]
+    else:
+        values = np.asarray(frame[column], dtype=np.float64)
+        hi, lo = values[-1 if last is None else last], values[0 if first is None else first]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(lo) / hi) if backward else float(np.float64(hi) / lo)
+
+
+def decades(ratio: float) -> float:
+    """Orders of magnitude a ratio is away from 1, ``|log10 ratio|``; ``inf`` for 0, NaN, inf or a negative."""
+    ratio = float(ratio)
+    return abs(math.log10(ratio)) if math.isfinite(ratio) and ratio > 0 else math.inf
+
+
+def signal_ratios(frame: pd.DataFrame, forward: str = "std", backward: str = "grad_std") -> dict[str, float]:
+    """The forward and backward change of a per-layer table, and how many decades the worse is off.
+
+    ``forward_ratio`` = ``end_to_end_ratio(frame, forward)`` (last layer / first),
+    ``backward_ratio`` = ``end_to_end_ratio(frame, backward, backward=True)`` (first layer / last),
+    ``decades`` = the larger of the two ratios' :func:`decades` (0 is perfect).
+    """
+    f = end_to_end_ratio(frame, forward)
+    b = end_to_end_ratio(frame, backward, backward=True)
+    return {"forward_ratio": f, "backward_ratio": b, "decades": max(decades(f), decades(b))}
 
 
 # ------------------------------------------------------------ signal propagation
@@ -637,7 +585,8 @@ def _propagate_numpy(x: np.ndarray, kernels: Sequence[np.ndarray], activation: s
     dL/dz_l = dL/dh_l * f'(z_l);  dL/dW_l = h_{l-1}^T dL/dz_l;  dL/dh_{l-1} = dL/dz_l W_l^T.
     Returns one dict of statistics per depth 0..L (0 = the input).
     """
-    f, df = _NUMPY_ACTIVATIONS[activation]
+    row = TABLE[activation]
+    f, df = row.f, row.df
     rows: list[dict[str, float]] = [_input_row(x, None)]
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         pre = []
@@ -661,33 +610,6 @@ def _propagate_numpy(x: np.ndarray, kernels: Sequence[np.ndarray], activation: s
     return rows
 
 
-def _framework_activation(framework: str, name: str) -> Callable[[Any], Any]:
-    """The framework's own op for activation ``name``, with the constants the NumPy reference uses."""
-    if framework == "keras":
-        act = frameworks.keras().activations
-        return {
-            "linear": act.linear,
-            "sigmoid": act.sigmoid,
-            "tanh": act.tanh,
-            "relu": act.relu,
-            "leaky_relu": lambda z: act.leaky_relu(z, negative_slope=LEAKY_RELU_SLOPE),
-            "elu": lambda z: act.elu(z, alpha=ELU_ALPHA),
-            "selu": act.selu,
-            "gelu": lambda z: act.gelu(z, approximate=False),
-        }[name]
-    F = frameworks.torch().nn.functional  # noqa: N806 - torch's conventional alias
-    return {
-        "linear": lambda z: z,
-        "sigmoid": F.sigmoid,
-        "tanh": F.tanh,
-        "relu": F.relu,
-        "leaky_relu": lambda z: F.leaky_relu(z, LEAKY_RELU_SLOPE),
-        "elu": lambda z: F.elu(z, alpha=ELU_ALPHA),
-        "selu": F.selu,
-        "gelu": lambda z: F.gelu(z, approximate="none"),
-    }[name]
-
-
 def _propagate_framework(framework: str, x: np.ndarray, activation: str, g_top: np.ndarray, *, depth: int,
                          init: Any = None, seed: int = 0, kernels: Sequence[np.ndarray] | None = None,
                          ) -> list[dict[str, float]]:
@@ -700,7 +622,7 @@ def _propagate_framework(framework: str, x: np.ndarray, activation: str, g_top: 
     compare autograd with the hand-written NumPy backward pass weight for weight.
     """
     width = x.shape[1]
-    act = _framework_activation(framework, activation)
+    act = activations.framework_op(framework, activation)
     g_top32 = g_top.astype(np.float32)
     if framework == "keras":
         keras = frameworks.keras()
@@ -847,7 +769,7 @@ def signal_propagation(
     frame = pd.DataFrame(rows)
     frame.insert(1, "layer", ["input"] + [f"h{i}" for i in range(1, depth + 1)])
     frame = frame[list(_SIGNAL_COLUMNS)]
-    return frame.assign(init=_init_label(initializer), activation=activation, width=width, n_samples=n_samples, seed=seed,
+    return frame.assign(init=initializer.label, activation=activation, width=width, n_samples=n_samples, seed=seed,
                         input_std=input_std, framework=framework)
 
 
@@ -903,7 +825,8 @@ def signal_propagation_theory(
             f"{initializer.expected_mean((width, width)):g}. Use signal_propagation() to measure it instead."
         )
     gain = width * initializer.expected_std((width, width)) ** 2  # n Var[W], the factor per layer
-    f, df = _NUMPY_ACTIVATIONS[activation]
+    row = TABLE[activation]
+    f, df = row.f, row.df
     rows = [{"depth": 0, "mean": 0.0, "std": input_std, "preact_std": math.nan}]
     second_moment, slopes = input_std**2, []
     for d in range(1, depth + 1):
@@ -921,19 +844,5 @@ def signal_propagation_theory(
     rows[0].update(grad_std=math.sqrt(g2), preact_grad_std=math.nan)
     frame = pd.DataFrame(rows)
     frame.insert(1, "layer", ["input"] + [f"h{i}" for i in range(1, depth + 1)])
-    return frame.assign(init=_init_label(initializer), activation=activation, width=width, input_std=input_std,
+    return frame.assign(init=initializer.label, activation=activation, width=width, input_std=input_std,
                         framework="theory")
-
-
-def _init_label(initializer: Any) -> str:
-    """``he_normal`` or ``random_normal(std=0.01)``: the name plus the parameters that differ from its defaults."""
-    from . import initializers
-
-    try:
-        defaults = initializers.get(initializer.name).params
-    except (ValueError, TypeError):  # a scheme without defaults, or not in the registry
-        defaults = {}
-    changed = {k: v for k, v in initializer.params.items() if defaults.get(k, object()) != v}
-    if not changed:
-        return initializer.name
-    return initializer.name + "(" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")"

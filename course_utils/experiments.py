@@ -44,12 +44,8 @@ __all__ = [
     "curves",
     "cached_dataset",
     "train_mlp",
-    "signal_summary",
     "init_label",
     "time_init",
-    "GUIDE",
-    "HEALTHY_DECADES",
-    "check_model",
 ]
 
 
@@ -307,24 +303,13 @@ def _worker() -> None:
 
 
 def init_label(initializer: Any) -> str:
-    """A readable name for a scheme: ``he_normal``, or ``random_normal(std=0.01)`` when its
-    parameters differ from the registry's defaults (so two scales of one scheme stay apart)."""
-    from . import initializers
-
+    """The ``init`` column's value for a scheme: a name as given, an Initializer's :attr:`label`."""
     if isinstance(initializer, str):
         return initializer
     if not (hasattr(initializer, "name") and hasattr(initializer, "params")):
         raise TypeError(f"initializer must be a scheme name or a course_utils Initializer; got "
                         f"{type(initializer).__name__} {initializer!r}.")
-    try:
-        defaults = initializers.get(initializer.name).params
-    except (ValueError, TypeError):  # not a registry name: show every parameter
-        defaults = {}
-    changed = {k: v for k, v in initializer.params.items() if defaults.get(k, object()) != v}
-    if not changed:
-        return initializer.name
-    return initializer.name + "(" + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                             for k, v in changed.items()) + ")"
+    return initializer.label
 
 
 def _display(value: Any) -> Any:
@@ -542,39 +527,6 @@ def train_mlp(
     return out
 
 
-def signal_summary(init: Any, activation: str, depth: int, seed: int, *, width: int = 256,
-                   n_samples: int = 512) -> dict[str, float]:
-    """How well an untrained ``depth``-layer plain network preserves its signal, in three numbers.
-
-    From :func:`course_utils.diagnostics.signal_propagation` (NumPy, cheap):
-
-    * ``forward_ratio`` = std(z_depth) / std(z_1), the pre-activation std of the last
-      layer over the first's (1: the forward signal keeps its scale);
-    * ``backward_ratio`` = std(dL/dW_1) / std(dL/dW_depth), the weight-gradient std of
-      the first layer over the last's (1: every layer learns at the same rate);
-    * ``decades`` = max(|log10 forward_ratio|, |log10 backward_ratio|): how many
-      orders of magnitude the worse of the two is off (0 is perfect; NaN or
-      infinite ratios -- an overflow -- count as ``inf``).
-    """
-    import numpy as np
-
-    from . import diagnostics
-
-    frame = diagnostics.signal_propagation(init, activation, depth, width, n_samples=n_samples, seed=seed)
-    layers = frame[frame["depth"] >= 1]
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 when a signal vanished entirely: NaN -> inf decades
-        forward = float(np.float64(layers["preact_std"].iloc[-1]) / layers["preact_std"].iloc[0])
-        backward = float(np.float64(layers["weight_grad_std"].iloc[0]) / layers["weight_grad_std"].iloc[-1])
-
-    def decades(ratio: float) -> float:
-        if not math.isfinite(ratio) or ratio <= 0:
-            return math.inf
-        return abs(math.log10(ratio))
-
-    return {"forward_ratio": forward, "backward_ratio": backward,
-            "decades": max(decades(forward), decades(backward))}
-
-
 def time_init(init: Any, shape: Sequence[int], framework: str = "torch", *, repeats: int = 3) -> float:
     """Seconds to draw one weight tensor of ``shape`` (Keras layout ``(in, out)``) with ``init``:
     the best of ``repeats`` draws (the minimum: other processes only ever add time).
@@ -614,110 +566,6 @@ def time_init(init: Any, shape: Sequence[int], framework: str = "torch", *, repe
         best = min(best, time.perf_counter() - start)
     config.release_memory()  # a large QR's workspace would otherwise stay resident
     return best
-
-
-#: The decision guide per hidden activation: (accepted registry names, the first being the
-#: recommendation; why). Notebook 12 derives it from its grid; exercises.choosing checks against it.
-GUIDE: dict[str, tuple[tuple[str, ...], str]] = {
-    "sigmoid": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
-                 "lecun_normal_torch", "orthogonal", "he_normal", "he_uniform", "he_normal_torch"),
-                "Glorot is the textbook choice (Glorot & Bengio 2010), but in notebook 12's grid no scheme makes a "
-                "sigmoid stack deeper than a few layers train, and a larger scale (He) trains shallow ones at "
-                "least as well: sigmoid's slope is at most 1/4, so gradients shrink in every layer. Avoid "
-                "sigmoid in hidden layers."),
-    "tanh": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
-              "lecun_normal_torch", "orthogonal", "he_normal", "he_uniform", "he_normal_torch"),
-             "tanh has slope 1 at 0, so the variance-preserving scale is Var(w) = 1/fan_in (LeCun) or the "
-             "fan-average compromise 2/(fan_in + fan_out) (Glorot); orthogonal trained deep tanh stacks best in "
-             "notebook 12's grid, and tanh is forgiving enough that He trains too at depths up to 30."),
-    "relu": (("he_normal", "he_uniform", "he_normal_torch"),
-             "ReLU zeroes half of its inputs, halving the second moment per layer; He's Var(w) = 2/fan_in "
-             "doubles it back (He et al. 2015)."),
-    "leaky_relu": (("he_normal", "he_uniform", "he_normal_torch"),
-                   "leaky ReLU is ReLU with a small slope a; He's gain sqrt(2 / (1 + a^2)) is practically "
-                   "sqrt(2) for a = 0.01."),
-    "selu": (("lecun_normal", "lecun_normal_torch", "lecun_uniform", "orthogonal"),
-             "SELU's self-normalizing fixed point (mean 0, variance 1) assumes Var(w) = 1/fan_in, LeCun's "
-             "scale (Klambauer et al. 2017); orthogonal weights have the same variance and trained deep SELU "
-             "stacks best in notebook 12's grid."),
-    "elu": (("he_normal", "he_uniform", "he_normal_torch"),
-            "ELU behaves like ReLU for positive inputs; He's scale is the usual choice."),
-    "gelu": (("he_normal", "he_uniform", "he_normal_torch"),
-             "GELU is a smooth ReLU; He's scale keeps the signal, as for ReLU."),
-    "linear": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
-                "lecun_normal_torch", "orthogonal"),
-               "a linear layer keeps the variance with Var(w) = 1/fan_in; orthogonal matrices keep every "
-               "direction's length exactly (Saxe et al. 2014, notebook 08)."),
-}
-
-#: Orders of magnitude (decades) a signal may drift through a network before the verdict calls it a problem:
-#: a factor of 10 in std is what deep nets of a few dozen layers show even when well initialized at small width.
-HEALTHY_DECADES = 1.0
-
-
-def check_model(model: Any, x: Any, y: Any) -> dict[str, Any]:
-    """Check your own model: does its initial signal survive the trip through its hidden layers?
-
-    On one batch ``(x, y)`` (a few hundred examples), with
-    :func:`~course_utils.diagnostics.activation_stats` and
-    :func:`~course_utils.diagnostics.gradient_stats` over the hidden weight layers
-    (every weight layer but the last):
-
-    * ``forward_ratio`` = std of the last hidden layer's activations / the first's;
-    * ``backward_ratio`` = std of dL/dW of the first hidden layer / the last's;
-    * ``decades`` = max(|log10 forward_ratio|, |log10 backward_ratio|);
-
-    and a ``verdict`` in words: healthy below :data:`HEALTHY_DECADES`, else which
-    signal vanishes or explodes, with the :data:`GUIDE`'s scheme for the hidden
-    activation when the model's kernels (by ``initializers.describe_model_init``)
-    are not drawn from it. Also returns ``layers`` (the per-layer table) and
-    ``schemes`` (the fitted scheme per hidden kernel).
-    """
-    import numpy as np
-
-    from . import diagnostics, initializers
-
-    acts = diagnostics.activation_stats(model, x)
-    grads = diagnostics.gradient_stats(model, x, y)
-    if len(acts) < 3:
-        raise ValueError("check_model needs a model with at least two hidden weight layers before its output layer; "
-                         f"this one has {len(acts)} weight layer(s).")
-    layers = acts[["layer", "depth", "activation", "std"]].merge(
-        grads[["layer", "weight_std", "weight_grad_std"]], on="layer")
-    hidden = layers.iloc[:-1]
-    forward = float(hidden["std"].iloc[-1] / hidden["std"].iloc[0])
-    backward = float(hidden["weight_grad_std"].iloc[0] / hidden["weight_grad_std"].iloc[-1])
-
-    def off(ratio: float) -> float:
-        return abs(math.log10(ratio)) if math.isfinite(ratio) and ratio > 0 else math.inf
-
-    decades = max(off(forward), off(backward))
-    described = initializers.describe_model_init(model)
-    kernels = described[described["role"] == "kernel"]["closest"].tolist()[: len(hidden)]
-    activation = str(hidden["activation"].mode().iloc[0]) if hidden["activation"].notna().any() else "linear"
-    advice = ""
-    if activation in GUIDE:
-        accepted, why = GUIDE[activation]
-        odd = sorted({k for k in kernels if not any(str(k).startswith(a) for a in accepted)})
-        if odd:
-            advice = (f" Its hidden kernels look like {', '.join(map(str, odd))}; for {activation} the guide says "
-                      f"{accepted[0]}: {why}")
-    n = len(hidden)
-    if decades < HEALTHY_DECADES:
-        verdict = (f"healthy: over {n} hidden layers the activations' std changes by x{forward:.3g} and the "
-                   f"weight gradients' by x{1 / backward:.3g} (within {HEALTHY_DECADES:g} decade).")
-    else:
-        parts = []
-        if off(forward) >= HEALTHY_DECADES:
-            parts.append(f"the forward signal {'vanishes' if forward < 1 else 'explodes'} (std x{forward:.3g} "
-                         f"from the first to the last hidden layer)")
-        if off(backward) >= HEALTHY_DECADES:
-            parts.append(f"the first layer's weight gradients are x{backward:.3g} the last's "
-                         f"({'vanishing' if backward < 1 else 'exploding'} toward the input)")
-        verdict = f"problem over {n} hidden layers: " + "; ".join(parts) + "." + advice
-    return {"forward_ratio": forward, "backward_ratio": backward, "decades": decades, "verdict": verdict,
-            "activation": activation, "schemes": kernels, "layers": layers.assign(
-                log10_std_vs_first=np.log10(layers["std"] / hidden["std"].iloc[0]))}
 
 
 if __name__ == "__main__":  # python -m course_utils.experiments --worker (started by sweep(workers=...))

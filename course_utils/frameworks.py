@@ -8,18 +8,32 @@ framework calls :func:`keras` or :func:`torch` here, at the point of use.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
 from . import config
 from ._validation import check_choice
 
-__all__ = ["FRAMEWORKS", "check_framework", "keras", "torch", "framework_of", "versions"]
+__all__ = [
+    "FRAMEWORKS",
+    "Hooks",
+    "check_framework",
+    "eval_mode",
+    "flat_layers",
+    "framework_of",
+    "input_shape_of",
+    "keras",
+    "torch",
+    "versions",
+    "weight_layers",
+]
 
 FRAMEWORKS = ("keras", "torch")
 
@@ -95,6 +109,100 @@ def framework_of(model: Any) -> str:
         f"model must be a Keras model/layer or a torch.nn.Module; got {type(model).__name__}. "
         "Build one with course_utils.models.build_mlp(...)."
     )
+
+
+# ------------------------------------------------------------------ walking models
+# The one model walker of the package: every module that lists a model's layers calls these.
+
+
+def _framework(model: Any, framework: str | None) -> str:
+    """The framework a public entry point already decided, or the model's own."""
+    return framework_of(model) if framework is None else framework
+
+
+def flat_layers(model: Any, framework: str | None = None) -> list[Any]:
+    """The layers of ``model`` in order, every nested model opened up.
+
+    Keras: ``model.layers`` without the ``InputLayer``, each nested ``keras.Model``
+    (``Sequential`` or functional) replaced by its own flat layers. PyTorch: the
+    modules that have no child modules, in registration order.
+    """
+    if _framework(model, framework) == "torch":
+        return [m for m in model.modules() if not list(m.children())]
+    k = keras()
+    out = []
+    for layer in getattr(model, "layers", [model]):
+        if isinstance(layer, k.Model) and layer is not model:
+            out.extend(flat_layers(layer, "keras"))
+        elif not isinstance(layer, k.layers.InputLayer):
+            out.append(layer)
+    return out
+
+
+def weight_layers(model: Any, framework: str | None = None) -> list[tuple[str, Any]]:
+    """The layers of ``model`` that hold weight matrices, in order: ``[(name, layer), ...]``.
+
+    A weight layer owns a trainable parameter with at least two dimensions (a
+    kernel): dense, convolution, recurrent and Bayesian layers -- not biases,
+    activations, pooling or dropout. Names are the Keras layer names and the
+    PyTorch module paths; the course's builders make them identical
+    (``hidden_1``, ..., ``output``). Works for any Keras model or ``torch.nn.Module``.
+    """
+    if _framework(model, framework) == "torch":
+        return [(name, m) for name, m in model.named_modules()
+                if any(p.ndim >= 2 for p in m.parameters(recurse=False))]
+    return [(layer.name, layer) for layer in flat_layers(model, "keras")
+            if any(len(w.shape) >= 2 for w in layer.trainable_weights)]
+
+
+def input_shape_of(model: Any, framework: str | None = None) -> tuple[int | None, ...] | None:
+    """The input shape a model expects, batch axis first as ``None`` (``(None, 784)``), or None if unknown.
+
+    Keras models know theirs once built; PyTorch models built by ``course_utils.models``
+    carry the same ``input_shape`` attribute.
+    """
+    shape = getattr(model, "input_shape", None)
+    if shape is None and _framework(model, framework) == "keras":
+        try:
+            shape = model.inputs[0].shape
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return None
+    if isinstance(shape, list):  # a Keras model with several inputs: not ours to check
+        return None
+    return None if shape is None else tuple(None if d is None else int(d) for d in shape)
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[Any]:
+    """A torch model in inference mode (dropout off) for the block, its own mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+class Hooks:
+    """Forward hooks on a list of torch modules for the length of a ``with`` block (after fast.ai's ``Hooks``).
+
+    ``with Hooks(modules, fn):`` calls ``fn(module, inputs, output)`` after each
+    module's forward pass and removes every hook on leaving, even on an error.
+    """
+
+    def __init__(self, modules: Iterable[Any], fn: Callable[[Any, Any, Any], Any]) -> None:
+        self.handles = [m.register_forward_hook(fn) for m in modules]
+
+    def __enter__(self) -> Hooks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
 
 
 def versions() -> dict[str, str]:

@@ -41,17 +41,21 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import math
 import numbers
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from . import config, frameworks
+from . import activations, config, frameworks
 from ._validation import check_choice, check_int, check_number, check_shape
+from .activations import ACTIVATIONS, LEAKY_RELU_SLOPE, OUTPUT_ACTIVATIONS
+from .frameworks import input_shape_of, weight_layers
 
 __all__ = [
     "ACTIVATIONS",
@@ -73,17 +77,8 @@ __all__ = [
     "input_shape_of",
 ]
 
-#: Hidden-layer activations every builder (and every diagnostic) understands.
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu")
-#: What ``output_activation`` may be (``None``: logits).
-OUTPUT_ACTIVATIONS = (*ACTIVATIONS, "softmax")
 #: Recurrent cells of :func:`build_rnn`.
 CELLS = ("rnn", "lstm")
-
-#: Leaky ReLU's slope for x < 0 in both frameworks: PyTorch's default (Maas et al. 2013) and what
-#: ``initializers.calculate_gain("leaky_relu")`` assumes. Keras's own defaults differ (0.2 for
-#: ``activations.leaky_relu``, 0.3 for the ``LeakyReLU`` layer), so it is set explicitly.
-LEAKY_RELU_SLOPE = 0.01
 
 #: Initial posterior std of Bayesian layers: the same default as ``initializers.posterior_initializers``,
 #: small next to He's std for 784 inputs (0.05) so training starts near the deterministic network.
@@ -156,44 +151,6 @@ def _keras_init(init: Any, seed: int) -> Any:
 def _torch_generator(seed: int) -> Any:
     torch = frameworks.torch()
     return torch.Generator().manual_seed(seed)
-
-
-# ------------------------------------------------------------------- activations
-
-
-def _gelu_exact(x: Any) -> Any:
-    keras = frameworks.keras()
-    return keras.activations.gelu(x, approximate=False)
-
-
-_gelu_exact.__name__ = "gelu"  # diagnostics read the activation's name
-
-
-def _keras_activation(name: str, layer_name: str) -> Any:
-    """One Keras activation layer, matching the PyTorch module of :func:`_torch_activation`."""
-    layers = frameworks.keras().layers
-    if name == "leaky_relu":
-        return layers.LeakyReLU(negative_slope=LEAKY_RELU_SLOPE, name=layer_name)
-    if name == "gelu":  # Keras's gelu defaults to the tanh approximation; PyTorch's to the exact erf form
-        return layers.Activation(_gelu_exact, name=layer_name)
-    if name == "softmax":
-        return layers.Softmax(axis=-1, name=layer_name)
-    return layers.Activation(name, name=layer_name)
-
-
-def _torch_activation(name: str) -> Any:
-    nn = frameworks.torch().nn
-    return {
-        "linear": nn.Identity,
-        "sigmoid": nn.Sigmoid,
-        "tanh": nn.Tanh,
-        "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(LEAKY_RELU_SLOPE),
-        "elu": nn.ELU,  # alpha = 1 in both frameworks
-        "selu": nn.SELU,
-        "gelu": nn.GELU,  # exact erf form, as _gelu_exact
-        "softmax": lambda: nn.Softmax(dim=-1),
-    }[name]()
 
 
 # ------------------------------------------------------------ torch building blocks
@@ -407,6 +364,109 @@ def _finish_torch(model: Any, input_shape: tuple[int, ...]) -> Any:
     return model
 
 
+# ------------------------------------------------------- sequential networks by rule
+# build_mlp, build_cnn and build_bayesian_mlp validate their arguments, describe the network once as a
+# framework-neutral list of LayerSpec, and hand it to one realiser per framework: "the same layers with the
+# same names in both frameworks" holds by construction. Residual and recurrent networks, where the two
+# frameworks really differ (a functional graph, fused recurrent cells), keep code of their own below.
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a sequential network, before it belongs to a framework.
+
+    ``kind`` is one of ``input``, ``channels`` (Keras adds a missing channel axis, PyTorch moves
+    channels first), ``dense``, ``conv``, ``bayesian`` (see :func:`bayesian_dense`), ``activation``,
+    ``dropout``, ``pool`` (2x2 max-pooling) and ``flatten``. ``size`` is the units (dense, bayesian),
+    output channels (conv), rate (dropout), activation name, or input shape (input, channels);
+    ``fan_in`` the inputs per unit that PyTorch's constructors need; ``index`` picks the layer's
+    independent seeds (Keras draws with int seeds derived from the build's seed and this index).
+    """
+
+    name: str
+    kind: str
+    size: Any = None
+    fan_in: int = 0
+    init: Any = None
+    bias_init: Any = None
+    index: int = 0
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+def _realise_keras(spec: Sequence[LayerSpec], seed: int, model_name: str) -> Any:
+    keras = frameworks.keras()
+    L = keras.layers
+    layers: list[Any] = []
+    for ls in spec:
+        if ls.kind == "input":
+            layers.append(keras.Input(ls.size, name="input"))
+        elif ls.kind == "channels" and len(ls.size) == 2:
+            layers.append(L.Reshape((*ls.size, 1), name="add_channel"))
+        elif ls.kind == "dense":
+            layers.append(_keras_dense(ls.size, ls.init, ls.bias_init, seed, ls.index, ls.name))
+        elif ls.kind == "conv":
+            layers.append(L.Conv2D(ls.size, dict(ls.options)["kernel_size"], padding="same", name=ls.name,
+                                   kernel_initializer=_keras_init(ls.init, _layer_seed(seed, 2 * ls.index)),
+                                   bias_initializer=_keras_init(ls.bias_init, _layer_seed(seed, 2 * ls.index + 1))))
+        elif ls.kind == "bayesian":
+            layers.append(_bayesian_from_spec("keras", ls, seed))
+        elif ls.kind == "activation":
+            layers.append(activations.keras_layer(ls.size, ls.name))
+        elif ls.kind == "dropout":
+            layers.append(L.Dropout(ls.size, seed=_layer_seed(seed, ls.index), name=ls.name))
+        elif ls.kind == "pool":
+            layers.append(L.MaxPooling2D(2, name=ls.name))
+        elif ls.kind == "flatten":
+            layers.append(L.Flatten(name=ls.name))
+    return keras.Sequential(layers, name=model_name)
+
+
+def _realise_torch(spec: Sequence[LayerSpec], seed: int) -> Any:
+    nn = frameworks.torch().nn
+    g = _torch_generator(seed)
+    mods: list[tuple[str, Any]] = []
+    for ls in spec:
+        if ls.kind == "channels":
+            mods.append(("to_channels_first", _torch_classes().ToChannelsFirst()))
+        elif ls.kind == "dense":
+            mods.append((ls.name, _torch_init_linear(nn.Linear(ls.fan_in, ls.size), ls.init, ls.bias_init, g)))
+        elif ls.kind == "conv":
+            conv = nn.Conv2d(ls.fan_in, ls.size, dict(ls.options)["kernel_size"], padding="same")
+            mods.append((ls.name, _torch_init_linear(conv, ls.init, ls.bias_init, g)))
+        elif ls.kind == "bayesian":
+            mods.append((ls.name, _bayesian_from_spec("torch", ls, seed)))
+        elif ls.kind == "activation":
+            mods.append((ls.name, activations.torch_module(ls.size)))
+        elif ls.kind == "dropout":
+            mods.append((ls.name, nn.Dropout(ls.size)))
+        elif ls.kind == "pool":
+            mods.append((ls.name, nn.MaxPool2d(2)))
+        elif ls.kind == "flatten":
+            mods.append((ls.name, nn.Flatten()))
+    return _finish_torch(nn.Sequential(OrderedDict(mods)), tuple(spec[0].size))
+
+
+def _realise(fw: str, spec: Sequence[LayerSpec], seed: int, model_name: str) -> Any:
+    """Build ``spec`` (its first entry the input) in framework ``fw``, drawing every weight from ``seed``."""
+    config.set_seed(seed)
+    return _realise_keras(spec, seed, model_name) if fw == "keras" else _realise_torch(spec, seed)
+
+
+def _dense_stack(widths: Sequence[int], act: str, init: Any, bias_init: Any, *, dropout: float = 0.0,
+                 kind: str = "dense", first_index: int = 1, name: str = "hidden_{}", act_name: str = "act_{}",
+                 options: tuple[tuple[str, Any], ...] = ()) -> list[LayerSpec]:
+    """``widths[0] -> widths[1] -> ...``: a dense (or Bayesian) layer and its activation per width, and
+    dropout after each activation when ``dropout`` > 0."""
+    out: list[LayerSpec] = []
+    for j, (n_in, units) in enumerate(itertools.pairwise(widths)):
+        i = first_index + j
+        out += [LayerSpec(name.format(j + 1), kind, units, n_in, init, bias_init, i, options),
+                LayerSpec(act_name.format(j + 1), "activation", act)]
+        if dropout:
+            out.append(LayerSpec(f"dropout_{j + 1}", "dropout", dropout, index=10_000 + i))
+    return out
+
+
 # ----------------------------------------------------------------------- build_mlp
 
 
@@ -464,35 +524,12 @@ def build_mlp(
     o_init = w_init if output_init is None else _init("output_init", output_init)
     seed = _seed(seed)
     widths = [input_dim, *sizes]
-
-    if fw == "keras":
-        keras = frameworks.keras()
-        config.set_seed(seed)
-        layers: list[Any] = [keras.Input((input_dim,), name="input")]
-        for i, units in enumerate(sizes, 1):
-            layers.append(_keras_dense(units, w_init, b_init, seed, i, f"hidden_{i}"))
-            layers.append(_keras_activation(act, f"act_{i}"))
-            if dropout:
-                layers.append(keras.layers.Dropout(dropout, seed=_layer_seed(seed, 10_000 + i), name=f"dropout_{i}"))
-        layers.append(_keras_dense(n_classes, o_init, b_init, seed, 0, "output"))
-        if out_act:
-            layers.append(_keras_activation(out_act, "output_act"))
-        return keras.Sequential(layers, name="mlp")
-
-    torch = frameworks.torch()
-    nn = torch.nn
-    config.set_seed(seed)
-    g = _torch_generator(seed)
-    mods: list[tuple[str, Any]] = []
-    for i, units in enumerate(sizes, 1):
-        mods.append((f"hidden_{i}", _torch_init_linear(nn.Linear(widths[i - 1], units), w_init, b_init, g)))
-        mods.append((f"act_{i}", _torch_activation(act)))
-        if dropout:
-            mods.append((f"dropout_{i}", nn.Dropout(dropout)))
-    mods.append(("output", _torch_init_linear(nn.Linear(widths[-1], n_classes), o_init, b_init, g)))
+    spec = [LayerSpec("input", "input", (input_dim,)),
+            *_dense_stack(widths, act, w_init, b_init, dropout=dropout),
+            LayerSpec("output", "dense", n_classes, widths[-1], o_init, b_init, 0)]
     if out_act:
-        mods.append(("output_act", _torch_activation(out_act)))
-    return _finish_torch(nn.Sequential(OrderedDict(mods)), (input_dim,))
+        spec.append(LayerSpec("output_act", "activation", out_act))
+    return _realise(fw, spec, seed, "mlp")
 
 
 # ----------------------------------------------------------------------- build_cnn
@@ -546,50 +583,16 @@ def build_cnn(
             )
         h, w = h // 2, w // 2
     flat = h * w * chans[-1]
-
-    if fw == "keras":
-        keras = frameworks.keras()
-        L = keras.layers
-        config.set_seed(seed)
-        layers: list[Any] = [keras.Input(shape, name="input")]
-        if len(shape) == 2:
-            layers.append(L.Reshape((*shape, 1), name="add_channel"))
-        for i, c in enumerate(chans, 1):
-            layers.append(L.Conv2D(c, k, padding="same", name=f"conv_{i}",
-                                   kernel_initializer=_keras_init(w_init, _layer_seed(seed, 2 * i)),
-                                   bias_initializer=_keras_init(b_init, _layer_seed(seed, 2 * i + 1))))
-            layers.append(_keras_activation(act, f"act_{i}"))
-            layers.append(L.MaxPooling2D(2, name=f"pool_{i}"))
-        layers.append(L.Flatten(name="flatten"))
-        for j, units in enumerate(dense_sizes, 1):
-            layers.append(_keras_dense(units, w_init, b_init, seed, 100 + j, f"hidden_{j}"))
-            layers.append(_keras_activation(act, f"dense_act_{j}"))
-        if dropout:
-            layers.append(L.Dropout(dropout, seed=_layer_seed(seed, 10_000), name="dropout"))
-        layers.append(_keras_dense(n_classes, o_init, b_init, seed, 0, "output"))
-        return keras.Sequential(layers, name="cnn")
-
-    torch = frameworks.torch()
-    nn = torch.nn
-    config.set_seed(seed)
-    g = _torch_generator(seed)
-    mods: list[tuple[str, Any]] = [("to_channels_first", _torch_classes().ToChannelsFirst())]
-    prev = in_ch
-    for i, c in enumerate(chans, 1):
-        conv = nn.Conv2d(prev, c, k, padding="same")
-        mods += [(f"conv_{i}", _torch_init_linear(conv, w_init, b_init, g)), (f"act_{i}", _torch_activation(act)),
-                 (f"pool_{i}", nn.MaxPool2d(2))]
-        prev = c
-    mods.append(("flatten", nn.Flatten()))
-    prev = flat
-    for j, units in enumerate(dense_sizes, 1):
-        mods += [(f"hidden_{j}", _torch_init_linear(nn.Linear(prev, units), w_init, b_init, g)),
-                 (f"dense_act_{j}", _torch_activation(act))]
-        prev = units
+    spec = [LayerSpec("input", "input", shape), LayerSpec("channels", "channels", shape)]
+    for i, (c_in, c) in enumerate(itertools.pairwise([in_ch, *chans]), 1):
+        spec += [LayerSpec(f"conv_{i}", "conv", c, c_in, w_init, b_init, i, (("kernel_size", k),)),
+                 LayerSpec(f"act_{i}", "activation", act), LayerSpec(f"pool_{i}", "pool")]
+    spec.append(LayerSpec("flatten", "flatten"))
+    spec += _dense_stack([flat, *dense_sizes], act, w_init, b_init, first_index=101, act_name="dense_act_{}")
     if dropout:
-        mods.append(("dropout", nn.Dropout(dropout)))
-    mods.append(("output", _torch_init_linear(nn.Linear(prev, n_classes), o_init, b_init, g)))
-    return _finish_torch(nn.Sequential(OrderedDict(mods)), shape)
+        spec.append(LayerSpec("dropout", "dropout", dropout, index=10_000))
+    spec.append(LayerSpec("output", "dense", n_classes, [flat, *dense_sizes][-1], o_init, b_init, 0))
+    return _realise(fw, spec, seed, "cnn")
 
 
 # ----------------------------------------------------------------------- build_rnn
@@ -732,18 +735,18 @@ def build_residual_mlp(
         L = keras.layers
         config.set_seed(seed)
         x = keras.Input((input_dim,), name="input")
-        h = _keras_activation(act, "stem_act")(_keras_dense(width, w_init, b_init, seed, 1, "stem")(x))
+        h = activations.keras_layer(act, "stem_act")(_keras_dense(width, w_init, b_init, seed, 1, "stem")(x))
         i = 2
         for b in range(1, n_blocks + 1):
             z = h
             for j in range(1, branch_depth):
                 z = _keras_dense(width, w_init, b_init, seed, i, f"block_{b}_dense_{j}")(z)
-                z = _keras_activation(act, f"block_{b}_act_{j}")(z)
+                z = activations.keras_layer(act, f"block_{b}_act_{j}")(z)
                 i += 1
             z = _keras_dense(width, out_init, out_bias, seed, i, f"block_{b}_out")(z)
             i += 1
             h = L.Add(name=f"block_{b}_add")([h, z])
-        out = _keras_dense(n_classes, o_init, b_init, seed, 0, "output")(_keras_activation(act, "head_act")(h))
+        out = _keras_dense(n_classes, o_init, b_init, seed, 0, "output")(activations.keras_layer(act, "head_act")(h))
         return keras.Model(x, out, name="residual_mlp")
 
     torch = frameworks.torch()
@@ -752,14 +755,14 @@ def build_residual_mlp(
     g = _torch_generator(seed)
     layout: list[tuple[str, Any]] = [
         ("stem", _torch_init_linear(nn.Linear(input_dim, width), w_init, b_init, g)),
-        ("stem_act", _torch_activation(act)),
+        ("stem_act", activations.torch_module(act)),
     ]
     for b in range(1, n_blocks + 1):
         for j in range(1, branch_depth):
             layout += [(f"block_{b}_dense_{j}", _torch_init_linear(nn.Linear(width, width), w_init, b_init, g)),
-                       (f"block_{b}_act_{j}", _torch_activation(act))]
+                       (f"block_{b}_act_{j}", activations.torch_module(act))]
         layout.append((f"block_{b}_out", _torch_init_linear(nn.Linear(width, width), out_init, out_bias, g)))
-    layout += [("head_act", _torch_activation(act)),
+    layout += [("head_act", activations.torch_module(act)),
                ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, b_init, g))]
     model = _torch_classes().ResidualMLP(layout, n_blocks, branch_depth)
     return _finish_torch(model, (input_dim,))
@@ -861,40 +864,24 @@ def build_bayesian_mlp(
     w_init, b_init = _init("init", init), _init("bias_init", bias_init)
     o_init = w_init if output_init is None else _init("output_init", output_init)
     seed = _seed(seed)
-    widths = [input_dim, *sizes, n_classes]
-    names = [f"hidden_{i}" for i in range(1, len(sizes) + 1)] + ["output"]
-
-    def layer(i: int) -> Any:
-        return bayesian_dense(fw, widths[i], widths[i + 1], mean_init=o_init if i == len(sizes) else w_init,
-                              bias_init=b_init, target_sigma=target_sigma, prior_sigma=prior_sigma,
-                              kl_weight=kl_weight, seed=_layer_seed(seed, i), name=names[i])
-
-    if fw == "keras":
-        keras = frameworks.keras()
-        config.set_seed(seed)
-        layers: list[Any] = [keras.Input((input_dim,), name="input")]
-        for i in range(len(sizes)):
-            layers += [layer(i), _keras_activation(act, f"act_{i + 1}")]
-        layers.append(layer(len(sizes)))
-        return keras.Sequential(layers, name="bayesian_mlp")
-
-    nn = frameworks.torch().nn
-    config.set_seed(seed)
-    mods: list[tuple[str, Any]] = []
-    for i in range(len(sizes)):
-        mods += [(names[i], layer(i)), (f"act_{i + 1}", _torch_activation(act))]
-    mods.append(("output", layer(len(sizes))))
-    return _finish_torch(nn.Sequential(OrderedDict(mods)), (input_dim,))
+    options = (("target_sigma", target_sigma), ("prior_sigma", prior_sigma), ("kl_weight", kl_weight))
+    widths = [input_dim, *sizes]
+    spec = [LayerSpec("input", "input", (input_dim,)),
+            *_dense_stack(widths, act, w_init, b_init, kind="bayesian", first_index=0, options=options),
+            LayerSpec("output", "bayesian", n_classes, widths[-1], o_init, b_init, len(sizes), options)]
+    return _realise(fw, spec, seed, "bayesian_mlp")
 
 
-def bayesian_layers(model: Any) -> list[tuple[str, Any]]:
+def _bayesian_from_spec(fw: str, ls: LayerSpec, seed: int) -> Any:
+    return bayesian_dense(fw, ls.fan_in, ls.size, mean_init=ls.init, bias_init=ls.bias_init,
+                          seed=_layer_seed(seed, ls.index), name=ls.name, **dict(ls.options))
+
+
+def bayesian_layers(model: Any, framework: str | None = None) -> list[tuple[str, Any]]:
     """The Bayesian (variational) layers of a model, in order, as ``(name, layer)``."""
-    fw = frameworks.framework_of(model)
-    if fw == "keras":
-        cls = _keras_classes().BayesianDense
-    else:
-        cls = _torch_classes().BayesianLinear
-    return [(name, layer) for name, layer in weight_layers(model) if isinstance(layer, cls)]
+    fw = framework or frameworks.framework_of(model)
+    cls = _keras_classes().BayesianDense if fw == "keras" else _torch_classes().BayesianLinear
+    return [(name, layer) for name, layer in weight_layers(model, fw) if isinstance(layer, cls)]
 
 
 def kl_divergence(model: Any) -> Any:
@@ -904,43 +891,12 @@ def kl_divergence(model: Any) -> Any:
     + (sigma^2 + mu^2) / (2 sigma_p^2) - 1/2`` (Blundell et al. 2015, eq. 2 with a
     Gaussian prior). Zero for a model without Bayesian layers.
     """
-    layers = bayesian_layers(model)
-    if frameworks.framework_of(model) == "torch":
-        torch = frameworks.torch()
-        return sum((layer.kl() for _, layer in layers), torch.zeros(()))
-    ops = frameworks.keras().ops
-    return sum((layer.kl() for _, layer in layers), ops.zeros(()))
+    fw = frameworks.framework_of(model)
+    zero = frameworks.torch().zeros(()) if fw == "torch" else frameworks.keras().ops.zeros(())
+    return sum((layer.kl() for _, layer in bayesian_layers(model, fw)), zero)
 
 
 # ------------------------------------------------------------------- walking models
-
-
-def _keras_flat_layers(model: Any) -> list[Any]:
-    keras = frameworks.keras()
-    out = []
-    for layer in getattr(model, "layers", [model]):
-        if isinstance(layer, keras.Model) and layer is not model:
-            out.extend(_keras_flat_layers(layer))
-        elif not isinstance(layer, keras.layers.InputLayer):
-            out.append(layer)
-    return out
-
-
-def weight_layers(model: Any) -> list[tuple[str, Any]]:
-    """The layers of ``model`` that hold weight matrices, in order: ``[(name, layer), ...]``.
-
-    A weight layer owns a trainable parameter with at least two dimensions (a
-    kernel): dense, convolution, recurrent and Bayesian layers -- not biases,
-    activations, pooling or dropout. Names are the Keras layer names and the
-    PyTorch module paths; the builders of this module make them identical
-    (``hidden_1``, ..., ``output``). Works for any Keras model or ``torch.nn.Module``.
-    """
-    fw = frameworks.framework_of(model)
-    if fw == "torch":
-        return [(name, m) for name, m in model.named_modules()
-                if any(p.ndim >= 2 for p in m.parameters(recurse=False))]
-    return [(layer.name, layer) for layer in _keras_flat_layers(model)
-            if any(len(w.shape) >= 2 for w in layer.trainable_weights)]
 
 
 def weight_shapes(model: Any) -> list[tuple[str, tuple[int, ...]]]:
@@ -951,30 +907,12 @@ def weight_shapes(model: Any) -> list[tuple[str, tuple[int, ...]]]:
     weight ``(out, in, ...)`` is reported transposed, so a Keras build and a PyTorch
     build of the same spec give equal lists.
     """
+    fw = frameworks.framework_of(model)
     out = []
-    for name, layer in weight_layers(model):
-        if frameworks.framework_of(model) == "torch":
-            p = next(p for p in layer.parameters(recurse=False) if p.ndim >= 2)
-            s = tuple(int(d) for d in p.shape)
+    for name, layer in weight_layers(model, fw):
+        if fw == "torch":  # (out, in, ...) -> (..., in, out)
+            s = tuple(int(d) for d in next(p for p in layer.parameters(recurse=False) if p.ndim >= 2).shape)
             out.append((name, (*s[2:], s[1], s[0])))
         else:
-            w = next(w for w in layer.trainable_weights if len(w.shape) >= 2)
-            out.append((name, tuple(int(d) for d in w.shape)))
+            out.append((name, tuple(int(d) for d in next(w for w in layer.trainable_weights if len(w.shape) >= 2).shape)))
     return out
-
-
-def input_shape_of(model: Any) -> tuple[int | None, ...] | None:
-    """The input shape a model expects, batch axis first as ``None`` (``(None, 784)``), or None if unknown.
-
-    Keras models know theirs once built; PyTorch models built here carry the same
-    ``input_shape`` attribute.
-    """
-    shape = getattr(model, "input_shape", None)
-    if shape is None and frameworks.framework_of(model) == "keras":
-        try:
-            shape = model.inputs[0].shape
-        except (AttributeError, IndexError, TypeError, ValueError):
-            return None
-    if isinstance(shape, list):  # a Keras model with several inputs: not ours to check
-        return None
-    return None if shape is None else tuple(None if d is None else int(d) for d in shape)

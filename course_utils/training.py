@@ -254,17 +254,13 @@ def _output_shape(model: Any, fw: str, x: np.ndarray) -> tuple[Any, ...] | None:
         except (AttributeError, ValueError, RuntimeError):
             return None
     torch = frameworks.torch()
-    was = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with frameworks.eval_mode(model), torch.no_grad():
             out = model(torch.from_numpy(x[:2]))
     except (RuntimeError, ValueError, TypeError, IndexError) as err:
         shape = getattr(model, "input_shape", None)
         want = f"inputs of shape {_fmt_shape(shape)}" if shape else "other inputs"
         raise ValueError(f"x_train of shape {x.shape} does not fit this model, which expects {want}: {err}") from None
-    finally:
-        model.train(was)
     if isinstance(out, (tuple, list)):
         raise TypeError("train() needs a model that returns one tensor (logits); this one returns a "
                         f"{type(out).__name__}.")
@@ -279,8 +275,6 @@ def forward_macs(model: Any, x: Any) -> int:
     recurrent layer) costs ``p * s`` multiply-adds per example. Measured with
     one forward pass on two examples of ``x`` in inference mode.
     """
-    from . import models
-
     torch = frameworks.torch()
     x = np.ascontiguousarray(np.asarray(x)[:2], dtype=np.float32)
     total = [0]
@@ -294,16 +288,9 @@ def forward_macs(model: Any, x: Any) -> int:
         positions = max(1, output[0].numel() // max(1, units))
         total[0] += p * positions
 
-    handles = [m.register_forward_hook(hook) for _, m in models.weight_layers(model)]
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.from_numpy(x))
-    finally:
-        model.train(was)
-        for h in handles:
-            h.remove()
+    layers = [m for _, m in frameworks.weight_layers(model, "torch")]
+    with frameworks.Hooks(layers, hook), frameworks.eval_mode(model), torch.no_grad():
+        model(torch.from_numpy(x))
     return int(total[0])
 
 
@@ -320,10 +307,8 @@ def torch_threads_for(model: Any, x: Any, batch_size: int) -> int:
 
 
 def _prepare(model: Any, fw: str, data: Any, loss: str, validation: bool) -> _Data:
-    from . import models
-
     x, y, xv, yv = _unpack(data)
-    expected = models.input_shape_of(model)
+    expected = frameworks.input_shape_of(model, fw)
     x = _check_x("x_train", x, expected)
     out_shape = _output_shape(model, fw, x)
     y = _check_y("y_train", y, len(x), out_shape, loss)
@@ -392,8 +377,6 @@ class _Bar:
 
 def _ends_with_softmax(model: Any, fw: str) -> bool:
     """True when the model outputs probabilities (built with output_activation="softmax")."""
-    from . import models  # noqa: F401 - frameworks are loaded already
-
     if fw == "torch":
         mods = list(model.modules())
         return type(mods[-1]).__name__ == "Softmax" if mods else False
@@ -404,10 +387,8 @@ def _ends_with_softmax(model: Any, fw: str) -> bool:
 def _grad_groups(model: Any, fw: str) -> list[tuple[str, list[Any]]]:
     """Per weight layer, the parameters whose gradient norm is recorded: weight matrices, not biases,
     not a Bayesian layer's rho."""
-    from . import models
-
     out = []
-    for name, layer in models.weight_layers(model):
+    for name, layer in frameworks.weight_layers(model, fw):
         if fw == "torch":
             params = [p for pname, p in layer.named_parameters(recurse=False)
                       if p.ndim >= 2 and "rho" not in pname and p.requires_grad]
@@ -418,12 +399,12 @@ def _grad_groups(model: Any, fw: str) -> list[tuple[str, list[Any]]]:
     return out
 
 
-def _set_kl_weights(model: Any, n_train: int) -> list[tuple[Any, Any]]:
+def _set_kl_weights(model: Any, fw: str, n_train: int) -> list[tuple[Any, Any]]:
     """Give every Bayesian layer without a kl_weight the per-example weight 1/n_train; return what to restore."""
     from . import models
 
     changed = []
-    for _, layer in models.bayesian_layers(model):
+    for _, layer in models.bayesian_layers(model, fw):
         if layer.kl_weight is None:
             changed.append((layer, None))
             layer.kl_weight = 1.0 / n_train
@@ -518,11 +499,13 @@ def train(
     }
     hist = History(framework=fw, config=cfg)
     bar = _Bar(show, epochs * steps, label or f"{fw} {optimizer}")
-    restore = _set_kl_weights(model, n)
+    restore = _set_kl_weights(model, fw, n)
     try:
         if fw == "keras":
+            from ._keras_training import train_keras
+
             cfg["steps_per_execution"] = min(steps, steps_per_execution or KERAS_STEPS_PER_EXECUTION)
-            _train_keras(model, d, hist, bar, record_steps, record_grad_norms)
+            train_keras(model, d, hist, bar, record_steps, record_grad_norms)
         else:
             _train_torch(model, d, hist, bar, record_steps, record_grad_norms)
     finally:
@@ -533,206 +516,6 @@ def train(
     hist.epoch = list(range(1, epochs + 1))
     cfg["seconds_total"] = float(sum(hist.seconds_per_epoch))
     return hist
-
-
-# ------------------------------------------------------------------------ Keras
-
-
-def _keras_optimizer(keras: Any, name: str, lr: float) -> Any:
-    opt = keras.optimizers
-    fused = _keras_fused_adam_classes(keras)
-    return {
-        "sgd": lambda: opt.SGD(learning_rate=lr),
-        "momentum": lambda: opt.SGD(learning_rate=lr, momentum=MOMENTUM),
-        "adam": lambda: fused.Adam(learning_rate=lr, epsilon=ADAM_EPSILON),
-        "adamw": lambda: fused.AdamW(learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY),
-        "rmsprop": lambda: opt.RMSprop(learning_rate=lr, rho=RMSPROP_RHO),
-    }[name]()
-
-
-_FUSED: Any = None
-
-
-def _keras_fused_adam_classes(keras: Any) -> Any:
-    """Keras's Adam and AdamW with the update done by TensorFlow's fused ``ResourceApplyAdam`` kernel.
-
-    The same algorithm as ``keras.optimizers.Adam`` (Kingma & Ba 2015, with Keras's
-    "epsilon hat": ``w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``;
-    tests check the two agree to float32 rounding), but one kernel per weight
-    instead of about a dozen elementwise graph ops: about a quarter of a CPU
-    training step for the 784-512-10 MLP (bench/RESULTS.md). AdamW's decoupled
-    weight decay is applied by Keras before the update, as in the stock class.
-    """
-    global _FUSED
-    if _FUSED is not None:
-        return _FUSED
-    import tensorflow as tf  # loaded by frameworks.keras() already
-
-    def update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any) -> Any:
-        if self.amsgrad or isinstance(gradient, tf.IndexedSlices):  # no fused kernel for these: Keras's own
-            return keras.optimizers.Adam.update_step(self, gradient, variable, learning_rate)
-        dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-        i = self._get_variable_index(variable)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle, m=self._momentums[i].handle, v=self._velocities[i].handle,
-            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype),
-            beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype),
-            use_locking=False)
-
-    doc = _keras_fused_adam_classes.__doc__
-    adam = type("FusedAdam", (keras.optimizers.Adam,), {"update_step": update_step, "__doc__": doc})
-    adamw = type("FusedAdamW", (keras.optimizers.AdamW,), {"update_step": update_step, "__doc__": doc})
-    from types import SimpleNamespace
-
-    _FUSED = SimpleNamespace(Adam=adam, AdamW=adamw)
-    return _FUSED
-
-
-def _keras_callbacks(keras: Any, hist: History, bar: _Bar, steps: int, recorder: Any) -> list[Any]:
-    class CourseCallback(keras.callbacks.Callback):
-        """Times epochs, moves the progress bar, collects what the recording train_step wrote."""
-
-        async_safe = True  # touches no model state: Keras may keep dispatching callbacks asynchronously
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-            self.done = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            bar.update(batch + 1 - self.done)
-            self.done = batch + 1
-
-        def on_epoch_end(self, epoch, logs=None):
-            hist.seconds_per_epoch.append(time.perf_counter() - self.t0)
-            if recorder is not None:
-                recorder.collect()
-            logs = logs or {}
-            bar.update(steps - self.done)
-            bar.epoch_end(epoch + 1, hist.config["epochs"], {k: float(v) for k, v in logs.items()
-                                                             if k in ("loss", "val_loss", "val_accuracy")})
-
-    return [CourseCallback()]
-
-
-class _KerasRecorder:
-    """A train_step that also writes each step's loss and per-layer gradient norms into TF variables."""
-
-    def __init__(self, model: Any, steps: int, record_steps: bool, record_grads: bool) -> None:
-        import tensorflow as tf  # loaded by frameworks.keras() already
-
-        self.tf, self.model, self.steps = tf, model, steps
-        self.record_steps, self.record_grads = record_steps, record_grads
-        self.groups = _grad_groups(model, "keras") if record_grads else []
-        index = {id(w): i for i, w in enumerate(model.trainable_weights)}
-        self.group_index = [[index[id(w)] for w in ws] for _, ws in self.groups]
-        self.step = tf.Variable(0, dtype=tf.int32, trainable=False)
-        self.losses = tf.Variable(tf.zeros([steps]), trainable=False)
-        self.norm_sum = tf.Variable(tf.zeros([max(1, len(self.groups))]), trainable=False)
-        self.step_loss: list[float] = []
-        self.grad_norms: dict[str, list[float]] = {name: [] for name, _ in self.groups}
-
-    def train_step(self, data: Any) -> Any:
-        tf, model = self.tf, self.model
-        x, y = data[0], data[1]
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
-        weights = model.trainable_weights
-        grads = tape.gradient(loss, weights)
-        model.optimizer.apply_gradients(zip(grads, weights, strict=True))
-        model._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])  # what Keras's own step does
-        if self.record_steps:
-            self.losses.scatter_nd_update(tf.reshape(self.step, [1, 1]), tf.reshape(loss, [1]))
-        if self.group_index:
-            norms = [tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(grads[i])) for i in idx])) for idx in self.group_index]
-            self.norm_sum.assign_add(tf.stack(norms))
-        self.step.assign_add(1)
-        return model.compute_metrics(x, y, y_pred)
-
-    def collect(self) -> None:
-        n = int(self.step.numpy())
-        if self.record_steps:
-            self.step_loss.extend(float(v) for v in self.losses.numpy()[:n])
-        sums = self.norm_sum.numpy()
-        for k, (name, _) in enumerate(self.groups):
-            self.grad_norms[name].append(float(sums[k]) / max(n, 1))
-        self.step.assign(0)
-        self.norm_sum.assign(self.tf.zeros_like(self.norm_sum))
-
-
-def _prepare_keras_run(model: Any, d: _Data) -> None:
-    """Keep a Keras run from leaving its graphs behind in TensorFlow for the life of the process.
-
-    Measured here (keras-team/keras#17458: "clear_session() does not help"), each ``fit`` of a fresh
-    model kept its traced train step alive, about 10 MB for the 784-512-10 MLP, so a notebook that
-    trains dozens of models climbs towards Binder's 2 GB. Two things held it:
-
-    - Keras's TensorFlow optimizer sums the gradients over replicas with
-      ``replica_context.all_reduce``, whose gradient TensorFlow registers under a new global name
-      (``CustomGradient-N``) that references the traced step's graph and is never unregistered. On
-      one device (no ``tf.distribute`` strategy) that sum is over one replica: the identity. This
-      run's optimizer skips it then.
-    - Optimizer slots and metric totals created during tracing, each behind a ``tf.cond`` whose
-      branch functions stay registered in TensorFlow's context. They are built here, eagerly.
-
-    Tested: no function and no gradient stays registered after a run (tests/test_training.py).
-    """
-    import tensorflow as tf  # loaded by frameworks.keras() already
-
-    optimizer = model.optimizer
-    if not tf.distribute.has_strategy() and hasattr(optimizer, "_all_reduce_sum_gradients"):
-        optimizer._all_reduce_sum_gradients = list  # one replica: the all-reduce sum is the identity
-    if not (model.built and model.trainable_variables):
-        return  # fit builds an unbuilt model itself
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    metrics = getattr(model, "_compile_metrics", None)  # Keras 3's CompileMetrics; absent if none compiled
-    if metrics is not None and not metrics.built and d.y is not None:
-        shape = getattr(model, "output_shape", None)
-        if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape[1:]):
-            metrics.build(d.y[:1], np.zeros((1, *shape[1:]), dtype=np.float32))  # shapes only, no forward pass
-
-
-def _train_keras(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
-    keras = frameworks.keras()
-    cfg = hist.config
-    config.set_seed(cfg["seed"])
-    probs = _ends_with_softmax(model, "keras")
-    if cfg["loss"] == "cross_entropy":
-        loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
-        metrics = ["accuracy"]
-    else:
-        loss_obj, metrics = keras.losses.MeanSquaredError(), []
-    model.compile(optimizer=_keras_optimizer(keras, cfg["optimizer"], cfg["lr"]), loss=loss_obj, metrics=metrics,
-                  steps_per_execution=cfg["steps_per_execution"],
-                  jit_compile=False)  # XLA makes this CPU training several times slower (bench/RESULTS.md)
-    _prepare_keras_run(model, d)
-    recorder = None
-    if record_steps or record_grads:
-        recorder = _KerasRecorder(model, cfg["steps_per_epoch"], record_steps, record_grads)
-        model.train_step = recorder.train_step  # an instance attribute: Keras's fit picks it up
-        model.train_function = None
-    val = (d.x_val, d.y_val) if d.x_val is not None else None
-    try:
-        out = model.fit(d.x, d.y, batch_size=cfg["batch_size"], epochs=cfg["epochs"], verbose=0, shuffle=True,
-                        validation_data=val, validation_batch_size=VAL_BATCH_SIZE,
-                        callbacks=_keras_callbacks(keras, hist, bar, cfg["steps_per_epoch"], recorder))
-    finally:
-        if recorder is not None:
-            del model.train_step
-            model.train_function = None
-    logs = out.history
-    n_ep = cfg["epochs"]
-    nan = [math.nan] * n_ep
-    hist.loss = [float(v) for v in logs["loss"]]
-    hist.accuracy = [float(v) for v in logs.get("accuracy", nan)]
-    hist.val_loss = [float(v) for v in logs.get("val_loss", nan)]
-    hist.val_accuracy = [float(v) for v in logs.get("val_accuracy", nan)]
-    if recorder is not None:
-        hist.step_loss = recorder.step_loss if record_steps else None
-        hist.grad_norms = recorder.grad_norms if record_grads else None
 
 
 # ---------------------------------------------------------------------- PyTorch
@@ -763,20 +546,15 @@ def _torch_loss_fn(torch: Any, loss: str, probs: bool) -> Any:
 
 def _torch_evaluate(torch: Any, model: Any, X: Any, Y: Any, loss_fn: Any, classify: bool) -> tuple[float, float]:
     """Mean loss and accuracy over (X, Y) in inference mode, in large batches."""
-    was = model.training
-    model.eval()
     total = torch.zeros((), dtype=torch.float64)
     correct = torch.zeros((), dtype=torch.int64)
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(X), VAL_BATCH_SIZE):
-                xb, yb = X[start:start + VAL_BATCH_SIZE], Y[start:start + VAL_BATCH_SIZE]
-                out = model(xb)
-                total += loss_fn(out, yb).double() * len(xb)
-                if classify:
-                    correct += (out.argmax(-1) == yb).sum()
-    finally:
-        model.train(was)
+    with frameworks.eval_mode(model), torch.inference_mode():
+        for start in range(0, len(X), VAL_BATCH_SIZE):
+            xb, yb = X[start:start + VAL_BATCH_SIZE], Y[start:start + VAL_BATCH_SIZE]
+            out = model(xb)
+            total += loss_fn(out, yb).double() * len(xb)
+            if classify:
+                correct += (out.argmax(-1) == yb).sum()
     acc = float(correct) / Y.numel() if classify else math.nan
     return float(total) / len(X), acc
 
@@ -787,7 +565,7 @@ def _train_torch(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: b
     torch = frameworks.torch()
     # Everything that may call frameworks.torch() (which re-applies the course's thread limit) happens
     # before this run's own thread count is set.
-    bayes = [layer for _, layer in models.bayesian_layers(model)]
+    bayes = [layer for _, layer in models.bayesian_layers(model, "torch")]
     groups = _grad_groups(model, "torch") if record_grads else []
     probs = _ends_with_softmax(model, "torch")
     previous = torch.get_num_threads()
@@ -876,29 +654,25 @@ def _torch_loop(torch: Any, model: Any, d: _Data, hist: History, bar: _Bar, reco
 
 def predict_logits(model: Any, x: Any, *, batch_size: int = VAL_BATCH_SIZE) -> np.ndarray:
     """The model's outputs for ``x`` (inference mode: dropout off, Bayesian layers at their means)."""
-    from . import models
-
-    fw = frameworks.framework_of(model)
     batch_size = check_int("batch_size", batch_size, low=1)
-    x = _check_x("x", x, models.input_shape_of(model))
+    return _predict(model, frameworks.framework_of(model), x, batch_size)
+
+
+def _predict(model: Any, fw: str, x: Any, batch_size: int) -> np.ndarray:
+    x = _check_x("x", x, frameworks.input_shape_of(model, fw))
     if fw == "keras":
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
     torch = frameworks.torch()
-    was = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            X = torch.from_numpy(x)
-            return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)]).numpy()
-    finally:
-        model.train(was)
+    with frameworks.eval_mode(model), torch.inference_mode():
+        X = torch.from_numpy(x)
+        return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)]).numpy()
 
 
 def evaluate(model: Any, x: Any, y: Any, *, loss: str = "cross_entropy") -> dict[str, float]:
     """``{"loss": ..., "accuracy": ...}`` of ``model`` on ``(x, y)`` in inference mode (accuracy NaN for mse)."""
     loss = check_choice("loss", loss, LOSSES)
     fw = frameworks.framework_of(model)
-    logits = predict_logits(model, x)
+    logits = _predict(model, fw, x, VAL_BATCH_SIZE)
     y = _check_y("y", y, len(logits), (None, *logits.shape[1:]), loss)
     probs = _ends_with_softmax(model, fw)
     if loss == "mse":

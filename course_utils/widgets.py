@@ -30,8 +30,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from . import diagnostics, initializers, plots
 from ._validation import check_choice, check_int, check_number
 
@@ -144,17 +142,10 @@ def _theory_or_none(initializer: Any, activation: str, depth: int, width: int, i
     return diagnostics.signal_propagation_theory(initializer, activation, depth, width, input_std=input_std)
 
 
-def _ratio(frame: Any, column: str, top: int, bottom: int) -> float:
-    """``frame[column]`` at depth ``top`` over depth ``bottom`` (inf/NaN when the signal overflowed or died)."""
-    values = frame.set_index("depth")[column]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.float64(values.loc[top]) / np.float64(values.loc[bottom]))
-
-
 def _summary_line(frame: Any, depth: int) -> str:
     """One short line for the title: how much the forward and backward std changed across the network."""
-    forward = _ratio(frame, "std", depth, 1) if depth > 1 else 1.0
-    backward = _ratio(frame, "grad_std", 1, depth) if depth > 1 else 1.0
+    ratios = diagnostics.signal_ratios(frame) if depth > 1 else {"forward_ratio": 1.0, "backward_ratio": 1.0}
+    forward, backward = ratios["forward_ratio"], ratios["backward_ratio"]
 
     def word(r: float) -> str:
         if not math.isfinite(r):

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pytest
 
-from course_utils import diagnostics, initializers
+from course_utils import activations, diagnostics, initializers
 from course_utils.diagnostics import signal_propagation, signal_propagation_theory
 
 WIDTH = 256
@@ -244,7 +244,7 @@ def test_manual_backward_pass_matches_autograd(framework):
 def test_numpy_activations_match_the_frameworks(framework):
     z = np.linspace(-6, 6, 240)  # an even count: no point on the kink at 0, where the frameworks differ (SELU)
     for name in diagnostics.ACTIVATIONS:
-        f = diagnostics._framework_activation(framework, name)
+        f = activations.framework_op(framework, name)
         if framework == "torch":
             import torch
 

@@ -258,10 +258,10 @@ def test_decades_off_mistakes(wrong, fragments):
 
 
 def test_decades_reference_matches_experiments_signal_summary():
-    from course_utils import diagnostics, experiments
+    from course_utils import advice, diagnostics
 
     frame = diagnostics.signal_propagation("glorot_normal", "relu", 12, 64, n_samples=128, seed=0)
-    summary = experiments.signal_summary("glorot_normal", "relu", 12, seed=0, width=64, n_samples=128)
+    summary = advice.signal_summary("glorot_normal", "relu", 12, seed=0, width=64, n_samples=128)
     assert choosing.signal_decades(frame) == pytest.approx(summary["decades"])
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from course_utils import config, experiments
+from course_utils import advice, config, experiments
 
 calls: list[dict] = []
 
@@ -175,12 +175,12 @@ def test_train_mlp_is_the_classic_model_and_caches(monkeypatch):
 
 
 def test_signal_summary_separates_good_and_bad_scales():
-    good = experiments.signal_summary("he_normal", "relu", 20, seed=0, width=64, n_samples=128)
-    bad = experiments.signal_summary("glorot_normal", "relu", 20, seed=0, width=64, n_samples=128)
+    good = advice.signal_summary("he_normal", "relu", 20, seed=0, width=64, n_samples=128)
+    bad = advice.signal_summary("glorot_normal", "relu", 20, seed=0, width=64, n_samples=128)
     # He keeps n Var(w) / 2 = 1 per ReLU layer; Glorot halves the variance: 2^-10 in std over 20 layers
     assert good["decades"] < 0.5
     assert 2.0 < -math.log10(bad["forward_ratio"]) < 4.0 and bad["decades"] >= 2.0
-    boom = experiments.signal_summary(experiments_initializer("random_normal", std=1.0), "relu", 50, seed=0,
+    boom = advice.signal_summary(experiments_initializer("random_normal", std=1.0), "relu", 50, seed=0,
                                       width=64, n_samples=16)
     assert boom["decades"] > 10
 
@@ -202,11 +202,11 @@ def test_time_init_measures_one_draw():
 def test_workers_run_in_parallel_processes_with_the_same_results():
     grid = {"activation": ["relu", "tanh"], "init": ["he_normal", experiments_initializer("random_normal", std=0.01)]}
     fixed = {"depth": 4, "width": 16, "n_samples": 32}
-    parallel = experiments.sweep(experiments.signal_summary, grid, seeds=[0, 1], workers=2, **fixed)
+    parallel = experiments.sweep(advice.signal_summary, grid, seeds=[0, 1], workers=2, **fixed)
     assert not parallel.cached.any() and len(parallel) == 8
-    again = experiments.sweep(experiments.signal_summary, grid, seeds=[0, 1], **fixed)
+    again = experiments.sweep(advice.signal_summary, grid, seeds=[0, 1], **fixed)
     assert again.cached.all(), "runs made by workers are cached like any other"
-    fresh = experiments.sweep(experiments.signal_summary, grid, seeds=[0, 1], cache=False, **fixed)
+    fresh = experiments.sweep(advice.signal_summary, grid, seeds=[0, 1], cache=False, **fixed)
     # NumPy draws from seeded generators: the worker processes compute exactly what this process does
     assert fresh.forward_ratio.tolist() == parallel.forward_ratio.tolist()
     assert parallel.init.tolist()[:4] == ["he_normal", "he_normal", "random_normal(std=0.01)", "random_normal(std=0.01)"]
@@ -219,7 +219,7 @@ def test_workers_need_an_importable_function_and_report_failures():
     with pytest.raises(ValueError, match="import"):
         experiments.sweep(local, {"x": [1, 2]}, workers=2)
     with pytest.raises(RuntimeError, match="activation"):
-        experiments.sweep(experiments.signal_summary, {"activation": ["nope", "also_nope"]}, workers=2,
+        experiments.sweep(advice.signal_summary, {"activation": ["nope", "also_nope"]}, workers=2,
                           init="he_normal", depth=2)
     with pytest.raises(ValueError, match="workers"):
         experiments.sweep(_square, {"x": [1]}, workers=0)
@@ -239,26 +239,26 @@ def test_check_model_gives_a_verdict_and_the_guides_advice():
     for i in range(10):
         layers += [torch.nn.Linear(32 if i == 0 else 64, 64), torch.nn.ReLU()]
     default = torch.nn.Sequential(*layers, torch.nn.Linear(64, 10))
-    report = experiments.check_model(default, x, y)
+    report = advice.check_model(default, x, y)
     # nn.Linear's default has n Var(w) / 2 = 1/6 per ReLU layer: the weight gradients fade toward the input
-    assert report["decades"] > experiments.HEALTHY_DECADES and report["verdict"].startswith("problem")
+    assert report["decades"] > advice.HEALTHY_DECADES and report["verdict"].startswith("problem")
     assert "he_normal" in report["verdict"] and report["activation"] == "relu"
     assert len(report["layers"]) == 11
     healthy = models.build_mlp("torch", 32, 64, "relu", "he_normal", depth=10, seed=0)
-    good = experiments.check_model(healthy, x, y)
+    good = advice.check_model(healthy, x, y)
     assert good["decades"] < 1 and good["verdict"].startswith("healthy")
     assert all(str(s).startswith("he_normal") for s in good["schemes"])
     with pytest.raises(ValueError, match="two hidden"):
-        experiments.check_model(models.build_mlp("torch", 32, 8, seed=0), x, y)
-    assert initializers.get(experiments.GUIDE["relu"][0][0]).name == "he_normal"
+        advice.check_model(models.build_mlp("torch", 32, 8, seed=0), x, y)
+    assert initializers.get(advice.GUIDE["relu"][0][0]).name == "he_normal"
 
 
 def test_guide_names_registry_schemes_for_every_activation():
     from course_utils import initializers, models
 
     names = set(initializers.names())
-    assert set(models.ACTIVATIONS) <= set(experiments.GUIDE)
-    for accepted, why in experiments.GUIDE.values():
+    assert set(models.ACTIVATIONS) <= set(advice.GUIDE)
+    for accepted, why in advice.GUIDE.values():
         assert accepted and set(accepted) <= names and why.endswith(".")
 
 

@@ -349,10 +349,10 @@ def test_describe_recognises_untouched_defaults():
 def test_describe_recognises_recurrent_defaults():
     kl = keras.Sequential([keras.Input((5, 20)), keras.layers.LSTM(32)])
     assert list(I.describe_model_init(kl).closest) == [
-        "glorot_uniform", "keras_default_recurrent(part='recurrent_kernel')", "keras_default_recurrent(part='bias')"]
+        "glorot_uniform", "keras_default_recurrent(part=recurrent_kernel)", "keras_default_recurrent(part=bias)"]
     torch.manual_seed(0)
     d = I.describe_model_init(nn.GRU(20, 40))
-    assert set(d.closest) == {"torch_default_recurrent(hidden_size=40, cell='gru')"}
+    assert set(d.closest) == {"torch_default_recurrent(hidden_size=40, cell=gru)"}
     assert d.framework_default.all()
 
 

@@ -29,7 +29,7 @@ import course_utils
 
 PACKAGE = Path(course_utils.__file__).resolve().parent
 MODULES = ("config", "data", "initializers", "models", "training", "diagnostics", "plots", "experiments",
-           "claims", "exercises", "widgets")
+           "claims", "exercises", "widgets", "activations", "advice")
 # Words by which a message says what is allowed ("must be at least 1", "Valid choices: ...", "one of [...]").
 ALLOWED = re.compile(
     r"must|valid|allowed|one of|expect|did you mean|at least|at most|lie in|such as|should|needs?|choose|"
@@ -201,7 +201,14 @@ CASES: list[Case] = [
       ("batch_size",)),
     C("training.predict_logits-wrong-width", lambda: M("training").predict_logits(torch_mlp(), X_WIDE), ("x",)),
     C("training.predict_logits-type", lambda: M("training").predict_logits("model", X), ("model",)),
+    # ------------------------------------------------------------------ activations
+    C("activations.get-typo", lambda: M("activations").get("rleu"), ("relu",)),
+    C("activations.framework_op-framework", lambda: M("activations").framework_op("jax", "relu"), ("framework",)),
     # ------------------------------------------------------------------ diagnostics
+    C("diagnostics.end_to_end_ratio-column", lambda: M("diagnostics").end_to_end_ratio(
+        M("diagnostics").signal_propagation("he_normal", "relu", 3, 8), "stdev"), ("stdev",)),
+    C("diagnostics.end_to_end_ratio-depth", lambda: M("diagnostics").end_to_end_ratio(
+        M("diagnostics").signal_propagation("he_normal", "relu", 3, 8), "std", last=7), ("depth",)),
     C("diagnostics.activation_function-typo", lambda: M("diagnostics").activation_function("rleu"), ("relu",)),
     C("diagnostics.activation_stats-model", lambda: M("diagnostics").activation_stats("model", X), ("model",)),
     C("diagnostics.activation_stats-wrong-width", lambda: M("diagnostics").activation_stats(torch_mlp(), X_WIDE),
@@ -273,14 +280,14 @@ CASES: list[Case] = [
       ("framework", "keras")),
     C("experiments.train_mlp-dataset", lambda: M("experiments").train_mlp("torch", "he_normal", 0, dataset="cifar"),
       ("dataset", "mnist")),
-    C("experiments.signal_summary-depth", lambda: M("experiments").signal_summary("he_normal", "relu", 0, 0),
+    C("advice.signal_summary-depth", lambda: M("advice").signal_summary("he_normal", "relu", 0, 0),
       ("depth",)),
     C("experiments.init_label-type", lambda: M("experiments").init_label(5), ("init",)),
     C("experiments.time_init-framework", lambda: M("experiments").time_init("he_normal", (3, 3), framework="jax"),
       ("framework", "torch")),
     C("experiments.time_init-repeats", lambda: M("experiments").time_init("he_normal", (3, 3), repeats=0),
       ("repeats",)),
-    C("experiments.check_model-type", lambda: M("experiments").check_model("model", X, Y), ("model",)),
+    C("advice.check_model-type", lambda: M("advice").check_model("model", X, Y), ("model",)),
     # ------------------------------------------------------------------ claims
     C("claims.expect-claim-type", lambda: M("claims").expect(True, 5), ("claim",)),
     C("claims.expect-claim-empty", lambda: M("claims").expect(True, ""), ("claim",)),

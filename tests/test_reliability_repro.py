@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 SCRIPT = r'''
 import dataclasses, json, math
-from course_utils import data, diagnostics, experiments, models, training
+from course_utils import advice, data, diagnostics, experiments, models, training
 
 
 
@@ -60,7 +60,7 @@ def run_once():
                                                                n_samples=128, seed=1))
     out["signal_torch"] = frame(diagnostics.signal_propagation("glorot_normal", "tanh", depth=4, width=32,
                                                                n_samples=64, seed=1, framework="torch"))
-    table = experiments.sweep(experiments.signal_summary, {"init": ["he_normal", "lecun_normal"]}, seeds=[0, 1],
+    table = experiments.sweep(advice.signal_summary, {"init": ["he_normal", "lecun_normal"]}, seeds=[0, 1],
                               cache=False, progress=False, activation="relu", depth=6, width=32, n_samples=64)
     out["sweep_signal"] = frame(table)
     runs = experiments.sweep(experiments.train_mlp, {"init": ["he_normal"]}, seeds=[0], cache=False,

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course_utils import models, training
+from course_utils import _keras_training, models, training
 from course_utils.training import History, train
 
 FRAMEWORKS = ("keras", "torch")
@@ -202,7 +202,7 @@ def test_keras_fused_adam_is_keras_adam():
     keras = frameworks.keras()
     import tensorflow as tf
 
-    fused = training._keras_fused_adam_classes(keras)
+    fused = _keras_training.fused_adam_classes(keras)
     rng = np.random.default_rng(0)
     w0 = rng.normal(size=(30, 20)).astype(np.float32)
     # gradients over six orders of magnitude, where epsilon's placement would show

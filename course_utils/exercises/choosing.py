@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..experiments import GUIDE
+from ..advice import GUIDE
 from . import Feedback, checker, close, fail, ok
 
 __all__ = [

@@ -185,6 +185,24 @@ class Initializer:
     def __hash__(self) -> int:
         return hash((self.name, tuple(sorted(self.params.items()))))
 
+    @property
+    def label(self) -> str:
+        """The one label of this scheme in every table of the course: ``he_normal``, or
+        ``random_normal(std=0.333333)`` when a parameter differs from the registry's default.
+
+        Floats print with ``:g`` (6 significant digits), other values as ``str``
+        (``mode=fan_out``), so ``sweep``, ``signal_propagation`` and
+        ``describe_model_init`` tables of the same scheme join on their ``init`` column.
+        """
+        from ._registry import REGISTRY  # the registry builds on this module: imported on use
+
+        defaults = REGISTRY[self.name].factory().params if self.name in REGISTRY else {}
+        changed = {k: v for k, v in self.params.items() if defaults.get(k) != v}  # a None parameter is a default
+        if not changed:
+            return self.name
+        args = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changed.items())
+        return f"{self.name}({args})"
+
     # -- shapes
     def _check(self, shape: Any, layout: str) -> tuple[tuple[int, ...], str]:
         layout = _check_layout(layout)

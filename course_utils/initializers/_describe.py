@@ -71,20 +71,9 @@ class WeightRecord:
 # -------------------------------------------------------------------- walking models
 
 
-def _keras_layers(model: Any) -> list[Any]:
-    out = []
-    for layer in getattr(model, "layers", [model]):
-        if hasattr(layer, "layers") and layer is not model and layer.__class__.__name__ in ("Functional", "Sequential",
-                                                                                             "Model"):
-            out.extend(_keras_layers(layer))
-        else:
-            out.append(layer)
-    return out
-
-
 def _keras_records(model: Any) -> list[WeightRecord]:
     records = []
-    for layer in _keras_layers(model):
+    for layer in frameworks.flat_layers(model, "keras"):
         kind = layer.__class__.__name__
         cell = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}.get(kind)
         for v in layer.trainable_weights:
@@ -125,9 +114,9 @@ def _torch_records(model: Any) -> list[WeightRecord]:
     return records
 
 
-def weight_records(model: Any) -> list[WeightRecord]:
+def weight_records(model: Any, framework: str | None = None) -> list[WeightRecord]:
     """Every trainable weight of a Keras or PyTorch model, in order, as :class:`WeightRecord`."""
-    fw = frameworks.framework_of(model)
+    fw = framework or frameworks.framework_of(model)
     records = _keras_records(model) if fw == "keras" else _torch_records(model)
     if not records:
         raise ValueError(
@@ -161,17 +150,6 @@ def _stats_dist(init: Initializer, shape: tuple[int, ...], layout: str) -> Any:
     if isinstance(init, TruncatedNormal):
         return stats.truncnorm(-2.0, 2.0, loc=init.mean, scale=init.std)
     return None
-
-
-def _label(init: Initializer) -> str:
-    if not init.params or all(v is None for v in init.params.values()):
-        return init.name
-    defaults = get(init.name).params
-    changed = {k: v for k, v in init.params.items() if defaults.get(k) != v}
-    if not changed:
-        return init.name
-    args = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in changed.items())
-    return f"{init.name}({args})"
 
 
 def _flat_units(w: np.ndarray, layout: str) -> np.ndarray:
@@ -273,7 +251,7 @@ def identify_init(w: np.ndarray, layout: str = "keras", framework: str | None = 
     exact = _exact_structure(w, layout, role, ctx)
     if exact is not None:
         init, why = exact
-        return {"closest": _label(init), "initializer": init, "method": f"exact: {why}", "p_value": math.nan,
+        return {"closest": init.label, "initializer": init, "method": f"exact: {why}", "p_value": math.nan,
                 "ks_stat": math.nan, "plausible": True, "also_matches": ""}
     x = np.asarray(w, dtype=np.float64).ravel()
     # The exact KS p-value costs ~30 ms per test at 60k values; the asymptotic one is accurate to
@@ -282,7 +260,7 @@ def identify_init(w: np.ndarray, layout: str = "keras", framework: str | None = 
     tried: list[tuple[str, Initializer | None, Any]] = []
     for init in _candidates(shape, layout, framework, role, ctx):
         try:
-            tried.append((_label(init), init, _stats_dist(init, shape, layout)))
+            tried.append((init.label, init, _stats_dist(init, shape, layout)))
         except ValueError:
             continue
     if role == "bias" and "bias_fan_in" in ctx:
@@ -303,7 +281,7 @@ def identify_init(w: np.ndarray, layout: str = "keras", framework: str | None = 
                       RandomUniform(float(x.min()), float(x.max()))]
         for init in fitted:
             res = stats.kstest(x, _stats_dist(init, shape, layout).cdf, method=ks_method)
-            named.append((_label(init), init, float(res.statistic), float(res.pvalue)))
+            named.append((init.label, init, float(res.statistic), float(res.pvalue)))
         plausible = [t for t in named if t[3] >= alpha]
         method = "KS test, scale fitted" if plausible else "KS test, nothing plausible (smallest KS distance)"
     pool = plausible or named
@@ -346,7 +324,7 @@ def describe_model_init(model: Any, alpha: float = 1e-3) -> Any:
 
     framework = frameworks.framework_of(model)
     rows = []
-    for rec in weight_records(model):
+    for rec in weight_records(model, framework):
         shape = tuple(int(s) for s in rec.values.shape)
         fan_in = fan_out = math.nan
         if len(shape) >= 2:
@@ -380,17 +358,20 @@ def describe_model_init(model: Any, alpha: float = 1e-3) -> Any:
     return pd.DataFrame(rows)
 
 
+# Each framework's default initializer per (role, recurrent layer?): what an untouched layer reads as.
+# Keras's recurrent layers draw their input kernel with glorot_uniform and their biases as zeros too.
+_FRAMEWORK_DEFAULTS = {
+    ("keras", "kernel", False): ("glorot_uniform",), ("keras", "bias", False): ("zeros",),
+    ("keras", "kernel", True): ("glorot_uniform", "keras_default_recurrent"),
+    ("keras", "recurrent_kernel", True): ("keras_default_recurrent",),
+    ("keras", "bias", True): ("zeros", "keras_default_recurrent"),
+    ("torch", "kernel", False): ("torch_default_linear",), ("torch", "bias", False): ("torch_default_linear (bias)",),
+    ("torch", "kernel", True): ("torch_default_recurrent",),
+    ("torch", "recurrent_kernel", True): ("torch_default_recurrent",), ("torch", "bias", True): ("torch_default_recurrent",),
+}
+
+
 def _framework_default(framework: str, rec: WeightRecord, closest: str) -> bool:
-    recurrent = "cell" in rec.context
-    if framework == "keras":
-        if recurrent:
-            return closest.startswith("keras_default_recurrent") or (
-                rec.role == "kernel" and closest == "glorot_uniform") or (rec.role == "bias" and closest == "zeros")
-        return (rec.role == "kernel" and closest == "glorot_uniform") or (rec.role == "bias" and closest == "zeros")
-    if recurrent:
-        return closest.startswith("torch_default_recurrent")
-    if rec.role == "kernel":
-        return closest == "torch_default_linear"
-    if rec.role == "bias":
-        return closest == "torch_default_linear (bias)"
-    return False
+    defaults = _FRAMEWORK_DEFAULTS.get((framework, rec.role, "cell" in rec.context), ())
+    # a recurrent default is labelled with its part, e.g. keras_default_recurrent(part=bias)
+    return any(closest == d or (d.endswith("_recurrent") and closest.startswith(d)) for d in defaults)

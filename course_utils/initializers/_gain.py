@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
+from .. import activations
 from .._validation import check_choice, check_number
 
 __all__ = ["NONLINEARITIES", "calculate_gain"]
@@ -12,9 +13,6 @@ __all__ = ["NONLINEARITIES", "calculate_gain"]
 _LINEAR = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d")
 NONLINEARITIES = (*_LINEAR, "sigmoid", "tanh", "relu", "leaky_relu", "selu")
-
-# PyTorch's default leaky-ReLU slope (torch.nn.LeakyReLU(negative_slope=0.01)).
-_TORCH_LEAKY_SLOPE = 0.01
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -40,18 +38,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     key = check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
     if param is not None and key != "leaky_relu":
         raise ValueError(f"param is only used with nonlinearity='leaky_relu'; got param={param!r} for {key!r}.")
-    if key in _LINEAR or key == "sigmoid":
+    if key in _LINEAR:
         return 1.0
-    if key == "tanh":
-        return 5.0 / 3.0  # PyTorch's value, from the empirical study behind its table
-    if key == "relu":
-        return math.sqrt(2.0)
-    if key == "selu":
-        return 3.0 / 4.0  # PyTorch's empirical value (pytorch/pytorch#50664)
-    if param is None:
-        slope = _TORCH_LEAKY_SLOPE
-    elif isinstance(param, bool) or not isinstance(param, numbers.Real):
+    if key != "leaky_relu" or param is None:  # the activation table holds PyTorch's gains (and the 0.01 slope's)
+        return activations.TABLE[key].gain
+    if isinstance(param, bool) or not isinstance(param, numbers.Real):
         raise TypeError(f"param (the leaky-ReLU negative slope) must be a number such as 0.01; got {param!r}.")
-    else:
-        slope = check_number("param", param)
+    slope = check_number("param", param)
     return math.sqrt(2.0 / (1.0 + slope**2))

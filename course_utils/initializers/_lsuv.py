@@ -51,11 +51,10 @@ def _torch_lsuv(model: Any, x: Any, target: float, tol: float, max_iter: int, pr
     if not layers:
         raise ValueError("lsuv_ found no nn.Linear or nn.Conv layer in the model; expected at least one.")
     gen = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()  # dropout off: the variance should measure the weights, not the dropout noise
     xt = torch.as_tensor(np.asarray(x), dtype=next(model.parameters()).dtype)
     rows = []
-    try:
+    # dropout off: the variance should measure the weights, not the dropout noise
+    with frameworks.eval_mode(model):
         with torch.no_grad():
             if pre_init:
                 init = get(pre_init)
@@ -79,20 +78,17 @@ def _torch_lsuv(model: Any, x: Any, target: float, tol: float, max_iter: int, pr
                 row = _iterate(lambda m=m, h=h: float(m(h).var()), lambda f, m=m: m.weight.mul_(f),
                                target, tol, max_iter)
                 rows.append({"layer": name, **row})
-    finally:
-        model.train(was_training)
     return rows
 
 
 def _keras_lsuv(model: Any, x: Any, target: float, tol: float, max_iter: int, pre_init: str | None,
                 seed: int) -> list[dict[str, Any]]:
     keras = frameworks.keras()
-    from ._describe import _keras_layers
 
     x = np.asarray(x, dtype="float32")
     if not model.built:
         model(x[:1])
-    layers = [layer for layer in _keras_layers(model)
+    layers = [layer for layer in frameworks.flat_layers(model, "keras")
               if hasattr(layer, "kernel") and not hasattr(layer, "cell") and len(layer.kernel.shape) >= 2]
     if not layers:
         raise ValueError("lsuv_ found no Dense or Conv layer in the model; expected at least one.")

@@ -1,0 +1,246 @@
+"""The Keras speed path of :func:`course_utils.training.train`: every private Keras detail in one file.
+
+``train`` runs a Keras model through ``model.fit``, tuned (bench/RESULTS.md): Adam's
+update in TensorFlow's fused kernel, a recording ``train_step`` for per-step
+losses and gradient norms, and two measures that keep a run's traced graphs from
+staying alive in TensorFlow. They reach into Keras's private attributes; a Keras
+upgrade can break them, and this is the one file where it would. Measured with
+Keras 3.15.1 on TensorFlow 2.21.0 (CPU):
+
+=============================================  ===========================================  ==============
+private attribute                              what the course does with it                 where
+=============================================  ===========================================  ==============
+``Optimizer._get_variable_index(variable)``    finds a weight's Adam slots                  fused Adam
+``Adam._momentums``, ``Adam._velocities``      the slots the fused kernel updates in place  fused Adam
+``Model._loss_tracker``                        the running loss Keras's own step updates    recorder
+``Optimizer._all_reduce_sum_gradients``        replaced by the identity on one replica      graph leak
+``Model._compile_metrics``                     metric totals built eagerly                  graph leak
+``model.train_step``, ``model.train_function``  an instance's own step (public, but undocumented as
+                                               an instance attribute)                       recorder
+=============================================  ===========================================  ==============
+
+tests/test_training.py checks each against Keras's own results (fused Adam against
+``keras.optimizers.Adam``; no graph left registered after a run).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from . import config, frameworks
+from .training import (
+    ADAM_EPSILON,
+    ADAMW_WEIGHT_DECAY,
+    MOMENTUM,
+    RMSPROP_RHO,
+    VAL_BATCH_SIZE,
+    History,
+    _Bar,
+    _Data,
+    _ends_with_softmax,
+    _grad_groups,
+)
+
+__all__ = ["fused_adam_classes", "train_keras"]
+
+def _keras_optimizer(keras: Any, name: str, lr: float) -> Any:
+    opt = keras.optimizers
+    fused = fused_adam_classes(keras)
+    return {
+        "sgd": lambda: opt.SGD(learning_rate=lr),
+        "momentum": lambda: opt.SGD(learning_rate=lr, momentum=MOMENTUM),
+        "adam": lambda: fused.Adam(learning_rate=lr, epsilon=ADAM_EPSILON),
+        "adamw": lambda: fused.AdamW(learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY),
+        "rmsprop": lambda: opt.RMSprop(learning_rate=lr, rho=RMSPROP_RHO),
+    }[name]()
+
+
+_FUSED: Any = None
+
+
+def fused_adam_classes(keras: Any) -> Any:
+    """Keras's Adam and AdamW with the update done by TensorFlow's fused ``ResourceApplyAdam`` kernel.
+
+    The same algorithm as ``keras.optimizers.Adam`` (Kingma & Ba 2015, with Keras's
+    "epsilon hat": ``w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``;
+    tests check the two agree to float32 rounding), but one kernel per weight
+    instead of about a dozen elementwise graph ops: about a quarter of a CPU
+    training step for the 784-512-10 MLP (bench/RESULTS.md). AdamW's decoupled
+    weight decay is applied by Keras before the update, as in the stock class.
+    """
+    global _FUSED
+    if _FUSED is not None:
+        return _FUSED
+    import tensorflow as tf  # loaded by frameworks.keras() already
+
+    def update_step(self: Any, gradient: Any, variable: Any, learning_rate: Any) -> Any:
+        if self.amsgrad or isinstance(gradient, tf.IndexedSlices):  # no fused kernel for these: Keras's own
+            return keras.optimizers.Adam.update_step(self, gradient, variable, learning_rate)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        i = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[i].handle, v=self._velocities[i].handle,
+            beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1, beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype),
+            use_locking=False)
+
+    doc = fused_adam_classes.__doc__
+    adam = type("FusedAdam", (keras.optimizers.Adam,), {"update_step": update_step, "__doc__": doc})
+    adamw = type("FusedAdamW", (keras.optimizers.AdamW,), {"update_step": update_step, "__doc__": doc})
+    from types import SimpleNamespace
+
+    _FUSED = SimpleNamespace(Adam=adam, AdamW=adamw)
+    return _FUSED
+
+
+def _keras_callbacks(keras: Any, hist: History, bar: _Bar, steps: int, recorder: Any) -> list[Any]:
+    class CourseCallback(keras.callbacks.Callback):
+        """Times epochs, moves the progress bar, collects what the recording train_step wrote."""
+
+        async_safe = True  # touches no model state: Keras may keep dispatching callbacks asynchronously
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+            self.done = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            bar.update(batch + 1 - self.done)
+            self.done = batch + 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            hist.seconds_per_epoch.append(time.perf_counter() - self.t0)
+            if recorder is not None:
+                recorder.collect()
+            logs = logs or {}
+            bar.update(steps - self.done)
+            bar.epoch_end(epoch + 1, hist.config["epochs"], {k: float(v) for k, v in logs.items()
+                                                             if k in ("loss", "val_loss", "val_accuracy")})
+
+    return [CourseCallback()]
+
+
+class _KerasRecorder:
+    """A train_step that also writes each step's loss and per-layer gradient norms into TF variables."""
+
+    def __init__(self, model: Any, steps: int, record_steps: bool, record_grads: bool) -> None:
+        import tensorflow as tf  # loaded by frameworks.keras() already
+
+        self.tf, self.model, self.steps = tf, model, steps
+        self.record_steps, self.record_grads = record_steps, record_grads
+        self.groups = _grad_groups(model, "keras") if record_grads else []
+        index = {id(w): i for i, w in enumerate(model.trainable_weights)}
+        self.group_index = [[index[id(w)] for w in ws] for _, ws in self.groups]
+        self.step = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self.losses = tf.Variable(tf.zeros([steps]), trainable=False)
+        self.norm_sum = tf.Variable(tf.zeros([max(1, len(self.groups))]), trainable=False)
+        self.step_loss: list[float] = []
+        self.grad_norms: dict[str, list[float]] = {name: [] for name, _ in self.groups}
+
+    def train_step(self, data: Any) -> Any:
+        tf, model = self.tf, self.model
+        x, y = data[0], data[1]
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
+        weights = model.trainable_weights
+        grads = tape.gradient(loss, weights)
+        model.optimizer.apply_gradients(zip(grads, weights, strict=True))
+        model._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])  # what Keras's own step does
+        if self.record_steps:
+            self.losses.scatter_nd_update(tf.reshape(self.step, [1, 1]), tf.reshape(loss, [1]))
+        if self.group_index:
+            norms = [tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(grads[i])) for i in idx])) for idx in self.group_index]
+            self.norm_sum.assign_add(tf.stack(norms))
+        self.step.assign_add(1)
+        return model.compute_metrics(x, y, y_pred)
+
+    def collect(self) -> None:
+        n = int(self.step.numpy())
+        if self.record_steps:
+            self.step_loss.extend(float(v) for v in self.losses.numpy()[:n])
+        sums = self.norm_sum.numpy()
+        for k, (name, _) in enumerate(self.groups):
+            self.grad_norms[name].append(float(sums[k]) / max(n, 1))
+        self.step.assign(0)
+        self.norm_sum.assign(self.tf.zeros_like(self.norm_sum))
+
+
+def _prepare_keras_run(model: Any, d: _Data) -> None:
+    """Keep a Keras run from leaving its graphs behind in TensorFlow for the life of the process.
+
+    Measured here (keras-team/keras#17458: "clear_session() does not help"), each ``fit`` of a fresh
+    model kept its traced train step alive, about 10 MB for the 784-512-10 MLP, so a notebook that
+    trains dozens of models climbs towards Binder's 2 GB. Two things held it:
+
+    - Keras's TensorFlow optimizer sums the gradients over replicas with
+      ``replica_context.all_reduce``, whose gradient TensorFlow registers under a new global name
+      (``CustomGradient-N``) that references the traced step's graph and is never unregistered. On
+      one device (no ``tf.distribute`` strategy) that sum is over one replica: the identity. This
+      run's optimizer skips it then.
+    - Optimizer slots and metric totals created during tracing, each behind a ``tf.cond`` whose
+      branch functions stay registered in TensorFlow's context. They are built here, eagerly.
+
+    Tested: no function and no gradient stays registered after a run (tests/test_training.py).
+    """
+    import tensorflow as tf  # loaded by frameworks.keras() already
+
+    optimizer = model.optimizer
+    if not tf.distribute.has_strategy() and hasattr(optimizer, "_all_reduce_sum_gradients"):
+        optimizer._all_reduce_sum_gradients = list  # one replica: the all-reduce sum is the identity
+    if not (model.built and model.trainable_variables):
+        return  # fit builds an unbuilt model itself
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    metrics = getattr(model, "_compile_metrics", None)  # Keras 3's CompileMetrics; absent if none compiled
+    if metrics is not None and not metrics.built and d.y is not None:
+        shape = getattr(model, "output_shape", None)
+        if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape[1:]):
+            metrics.build(d.y[:1], np.zeros((1, *shape[1:]), dtype=np.float32))  # shapes only, no forward pass
+
+
+def train_keras(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
+    keras = frameworks.keras()
+    cfg = hist.config
+    config.set_seed(cfg["seed"])
+    probs = _ends_with_softmax(model, "keras")
+    if cfg["loss"] == "cross_entropy":
+        loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
+        metrics = ["accuracy"]
+    else:
+        loss_obj, metrics = keras.losses.MeanSquaredError(), []
+    model.compile(optimizer=_keras_optimizer(keras, cfg["optimizer"], cfg["lr"]), loss=loss_obj, metrics=metrics,
+                  steps_per_execution=cfg["steps_per_execution"],
+                  jit_compile=False)  # XLA makes this CPU training several times slower (bench/RESULTS.md)
+    _prepare_keras_run(model, d)
+    recorder = None
+    if record_steps or record_grads:
+        recorder = _KerasRecorder(model, cfg["steps_per_epoch"], record_steps, record_grads)
+        model.train_step = recorder.train_step  # an instance attribute: Keras's fit picks it up
+        model.train_function = None
+    val = (d.x_val, d.y_val) if d.x_val is not None else None
+    try:
+        out = model.fit(d.x, d.y, batch_size=cfg["batch_size"], epochs=cfg["epochs"], verbose=0, shuffle=True,
+                        validation_data=val, validation_batch_size=VAL_BATCH_SIZE,
+                        callbacks=_keras_callbacks(keras, hist, bar, cfg["steps_per_epoch"], recorder))
+    finally:
+        if recorder is not None:
+            del model.train_step
+            model.train_function = None
+    logs = out.history
+    n_ep = cfg["epochs"]
+    nan = [math.nan] * n_ep
+    hist.loss = [float(v) for v in logs["loss"]]
+    hist.accuracy = [float(v) for v in logs.get("accuracy", nan)]
+    hist.val_loss = [float(v) for v in logs.get("val_loss", nan)]
+    hist.val_accuracy = [float(v) for v in logs.get("val_accuracy", nan)]
+    if recorder is not None:
+        hist.step_loss = recorder.step_loss if record_steps else None
+        hist.grad_norms = recorder.grad_norms if record_grads else None
+
+
