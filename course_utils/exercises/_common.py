@@ -20,7 +20,7 @@ import numpy as np
 
 from . import close
 
-__all__ = ["RESULT", "number", "array", "shaped_array", "diagnose", "first_match", "generator_advice"]
+__all__ = ["RESULT", "number", "array", "shaped_array", "first_miss", "diagnose", "first_match", "generator_advice"]
 
 #: How a message names the learner's answer when the checker has no better name for it.
 RESULT = "your function's result"
@@ -75,6 +75,21 @@ def shaped_array(value: Any, shape: tuple[int, ...], what: str = "your function"
     if not np.isfinite(values).all():
         return f"{what} returned NaN or infinite values."
     return values
+
+
+def first_miss(answer: Callable[..., Any], reference: Callable[..., float], cases: Iterable[tuple[Any, ...]], *,
+               rtol: float = 1e-3) -> tuple[tuple[Any, ...], float | str, float] | None:
+    """The first case on which ``answer(*case)`` is not ``reference(*case)``: ``(case, got, expected)``.
+
+    ``got`` is the sentence from :func:`number` when the answer is not one finite number. None when
+    every case agrees within ``rtol``.
+    """
+    for case in cases:
+        expected = reference(*case)
+        got = number(answer(*case))
+        if isinstance(got, str) or not close(got, expected, rtol=rtol):
+            return case, got, expected
+    return None
 
 
 def diagnose(got: float, expected: float, mistakes: Sequence[tuple[float, str]], *, rtol: float = 1e-3) -> str | None:
