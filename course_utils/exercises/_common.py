@@ -20,7 +20,8 @@ import numpy as np
 
 from . import close
 
-__all__ = ["RESULT", "number", "array", "shaped_array", "first_miss", "diagnose", "first_match", "generator_advice"]
+__all__ = ["RESULT", "number", "pair", "array", "shaped_array", "first_miss", "check_cases", "diagnose", "first_match",
+           "generator_advice"]
 
 #: How a message names the learner's answer when the checker has no better name for it.
 RESULT = "your function's result"
@@ -45,6 +46,17 @@ def number(value: Any, what: str = RESULT, *, finite: bool = True) -> float | st
     if finite and not math.isfinite(result):
         return f"{what} is {result}; expected a finite number."
     return result
+
+
+def pair(value: Any, first: str, second: str, *, noun: str = "") -> tuple[float, float] | str:
+    """``value`` as two finite numbers, the ``first`` and the ``second`` (``noun``: what each is, for messages),
+    or the sentence saying why it is not."""
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        return f"return two numbers, ({first}, {second}); got {value!r:.80}."
+    a, b = number(a, f"the {first}{noun}"), number(b, f"the {second}{noun}")
+    return next((x for x in (a, b) if isinstance(x, str)), (a, b))
 
 
 def array(value: Any) -> np.ndarray | None:
@@ -90,6 +102,20 @@ def first_miss(answer: Callable[..., Any], reference: Callable[..., float], case
         if isinstance(got, str) or not close(got, expected, rtol=rtol):
             return case, got, expected
     return None
+
+
+def check_cases(answer: Callable[..., Any], reference: Callable[..., float], cases: Iterable[tuple[Any, ...]],
+                advise: Callable[..., str], *, rtol: float = 1e-3) -> str | None:
+    """None when ``answer`` agrees with ``reference`` on every case; else what to tell the learner.
+
+    That is :func:`number`'s sentence when an answer is not one number, or
+    ``advise(*case, got, expected)`` for the first case it gets wrong.
+    """
+    miss = first_miss(answer, reference, cases, rtol=rtol)
+    if miss is None:
+        return None
+    case, got, expected = miss
+    return got if isinstance(got, str) else advise(*case, got, expected)
 
 
 def diagnose(got: float, expected: float, mistakes: Sequence[tuple[float, str]], *, rtol: float = 1e-3) -> str | None:

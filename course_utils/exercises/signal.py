@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import checker, close, fail, ok
-from ._common import first_match, number
+from ._common import check_cases, diagnose, first_match, number
 
 __all__ = [
     "PROFILE_LABELS",
@@ -284,6 +284,28 @@ def _output_variance(n_in: int, var_w: float, mean_x: float, var_x: float) -> fl
     return n_in * var_w * (var_x + mean_x**2)
 
 
+def _output_variance_advice(n_in: int, var_w: float, mean_x: float, var_x: float, got: float, expected: float) -> str:
+    """What to tell a learner whose variance for these arguments is ``got``, not ``expected``."""
+    second_moment = var_x + mean_x**2
+    one_term = (f", the variance of ONE product w_i x_i; the output sums n_in = {n_in} independent such terms, and "
+                "variances of independent terms add up.")
+    as_std = (": it looks like a standard deviation was used where a variance belongs. var_w is already a "
+              "variance.")
+    advice = diagnose(got, expected, [
+        (n_in * var_w * var_x, f" = n_in Var(w) Var(x); expected {expected:.4g}. With inputs of non-zero mean, "
+                               "Var(w x) = Var(w) E[x^2] and E[x^2] = Var(x) + mean_x^2 (this is why ReLU outputs, "
+                               "whose mean is not zero, need the second moment)."),
+        (var_w * second_moment, one_term),
+        (var_w * var_x, one_term),
+        (n_in**2 * var_w * second_moment, ": n_in appears squared. Variances of independent terms add (n_in of "
+                                          "them), it is the *standard deviations* that do not."),
+        (n_in * math.sqrt(var_w) * second_moment, as_std),
+        (n_in * math.sqrt(var_w * var_x), as_std),
+    ])
+    return (f"for n_in={n_in}, var_w={var_w:.4g}, mean_x={mean_x}, var_x={var_x} you returned {got:.4g}"
+            + (advice or f"; expected n_in Var(w) (Var(x) + mean_x^2) = {expected:.4g}."))
+
+
 @checker("variance of a linear layer's output")
 def check_output_variance(output_variance: Callable[[int, float, float, float], float]) -> tuple[bool, str]:
     """Check ``output_variance(n_in, var_w, mean_x, var_x)`` = ``n_in * var_w * (var_x + mean_x**2)``.
@@ -293,33 +315,37 @@ def check_output_variance(output_variance: Callable[[int, float, float, float], 
     independent terms add up (He et al. 2015, eq. 7).
     """
     cases = [(784, 0.01, 0.0, 1.0), (256, 2 / 256, 0.0, 0.25), (512, 1 / 512, 0.5, 0.25), (100, 0.02, 0.4, 0.1)]
-    for n_in, var_w, mean_x, var_x in cases:
-        got = number(output_variance(n_in, var_w, mean_x, var_x))
-        if isinstance(got, str):
-            return fail(got)
-        expected = _output_variance(n_in, var_w, mean_x, var_x)
-        if close(got, expected):
-            continue
-        args = f"n_in={n_in}, var_w={var_w:.4g}, mean_x={mean_x}, var_x={var_x}"
-        if mean_x and close(got, n_in * var_w * var_x):
-            return fail(f"for {args} you returned {got:.4g} = n_in Var(w) Var(x); expected {expected:.4g}. With inputs "
-                        "of non-zero mean, Var(w x) = Var(w) E[x^2] and E[x^2] = Var(x) + mean_x^2 "
-                        "(this is why ReLU outputs, whose mean is not zero, need the second moment).")
-        if close(got, var_w * (var_x + mean_x**2)) or close(got, var_w * var_x):
-            return fail(f"for {args} you returned {got:.4g}, the variance of ONE product w_i x_i; the output sums "
-                        f"n_in = {n_in} independent such terms, and variances of independent terms add up.")
-        if close(got, n_in**2 * var_w * (var_x + mean_x**2)):
-            return fail(f"for {args} you returned {got:.4g}: n_in appears squared. Variances of independent terms add "
-                        "(n_in of them), it is the *standard deviations* that do not.")
-        if close(got, n_in * math.sqrt(var_w) * (var_x + mean_x**2)) or close(got, n_in * math.sqrt(var_w * var_x)):
-            return fail(f"for {args} you returned {got:.4g}: it looks like a standard deviation was used where a "
-                        "variance belongs. var_w is already a variance.")
-        return fail(f"for {args} you returned {got:.4g}; expected n_in Var(w) (Var(x) + mean_x^2) = {expected:.4g}.")
+    wrong = check_cases(output_variance, _output_variance, cases, _output_variance_advice)
+    if wrong:
+        return fail(wrong)
     return ok("Var(y) = n_in Var(w) E[x^2]; for zero-mean inputs E[x^2] = Var(x).")
 
 
 def _glorot_limit(fan_in: int, fan_out: int) -> float:
     return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def _glorot_limit_advice(fan_in: int, fan_out: int, got: float, expected: float) -> str:
+    """What to tell a learner whose limit for these fans is ``got``, not ``expected``."""
+    total = fan_in + fan_out
+    variance = "That is a variance; take the square root."
+    fan_out_only = "You used fan_out only (the backward condition); Glorot uses both fans."
+    factor = "Check the factor: Var(w) = 2/(fan_in + fan_out), and a = sqrt(3 Var(w))."
+    advice = diagnose(got, expected, [
+        (math.sqrt(2.0 / total), "That is the *standard deviation* sqrt(2/(fan_in+fan_out)); U(-a, a) has variance "
+                                 "a^2/3, so the limit is sqrt(3) times the std."),
+        (6.0 / total, variance),
+        (2.0 / total, variance),
+        (math.sqrt(3.0 / fan_in), "sqrt(3/fan_in) is LeCun uniform (fan_in only, the forward condition); Glorot "
+                                  "averages the forward and backward conditions: 2/(fan_in + fan_out)."),
+        (math.sqrt(6.0 / fan_in), "sqrt(6/fan_in) is He uniform (for ReLU); Glorot uses fan_in + fan_out."),
+        (math.sqrt(3.0 / fan_out), fan_out_only),
+        (math.sqrt(6.0 / fan_out), fan_out_only),
+        (math.sqrt(3.0 / total), factor),
+        (math.sqrt(12.0 / total), factor),
+    ])
+    where = f"for fan_in={fan_in}, fan_out={fan_out} you returned {got:.4g}; Glorot uniform gives {expected:.4g}"
+    return f"{where}. {advice}" if advice else f"{where}."
 
 
 @checker("Glorot's uniform limit")
@@ -329,29 +355,9 @@ def check_glorot_limit(glorot_limit: Callable[[int, int], float]) -> tuple[bool,
     ``U(-a, a)`` has variance ``a^2 / 3``; Glorot & Bengio (2010, eq. 16)
     choose ``Var(w) = 2 / (fan_in + fan_out)``, hence ``a = sqrt(6 / (fan_in + fan_out))``.
     """
-    for fan_in, fan_out in [(784, 256), (256, 10), (100, 100)]:
-        got = number(glorot_limit(fan_in, fan_out))
-        if isinstance(got, str):
-            return fail(got)
-        expected = _glorot_limit(fan_in, fan_out)
-        if close(got, expected):
-            continue
-        where = f"for fan_in={fan_in}, fan_out={fan_out} you returned {got:.4g}; Glorot uniform gives {expected:.4g}"
-        if close(got, math.sqrt(2.0 / (fan_in + fan_out))):
-            return fail(f"{where}. That is the *standard deviation* sqrt(2/(fan_in+fan_out)); U(-a, a) has variance "
-                        "a^2/3, so the limit is sqrt(3) times the std.")
-        if close(got, 6.0 / (fan_in + fan_out)) or close(got, 2.0 / (fan_in + fan_out)):
-            return fail(f"{where}. That is a variance; take the square root.")
-        if close(got, math.sqrt(3.0 / fan_in)):
-            return fail(f"{where}. sqrt(3/fan_in) is LeCun uniform (fan_in only, the forward condition); Glorot "
-                        "averages the forward and backward conditions: 2/(fan_in + fan_out).")
-        if close(got, math.sqrt(6.0 / fan_in)):
-            return fail(f"{where}. sqrt(6/fan_in) is He uniform (for ReLU); Glorot uses fan_in + fan_out.")
-        if close(got, math.sqrt(3.0 / fan_out)) or close(got, math.sqrt(6.0 / fan_out)):
-            return fail(f"{where}. You used fan_out only (the backward condition); Glorot uses both fans.")
-        if close(got, math.sqrt(3.0 / (fan_in + fan_out))) or close(got, math.sqrt(12.0 / (fan_in + fan_out))):
-            return fail(f"{where}. Check the factor: Var(w) = 2/(fan_in + fan_out), and a = sqrt(3 Var(w)).")
-        return fail(f"{where}.")
+    wrong = check_cases(glorot_limit, _glorot_limit, [(784, 256), (256, 10), (100, 100)], _glorot_limit_advice)
+    if wrong:
+        return fail(wrong)
     return ok("a = sqrt(6 / (fan_in + fan_out)) gives Var(w) = a^2/3 = 2 / (fan_in + fan_out).")
 
 
@@ -359,6 +365,25 @@ def _relu_depth_std(depth: int, width: int, weight_std: float, input_std: float)
     """Std of z_depth in a bias-free ReLU MLP: Var(z_1) = n s^2 Var(x), then Var(z_l) = n s^2 Var(z_{l-1}) / 2."""
     gain = width * weight_std**2
     return input_std * math.sqrt(gain) * math.sqrt(gain / 2.0) ** (depth - 1)
+
+
+def _relu_depth_std_advice(depth: int, width: int, s: float, input_std: float, got: float, expected: float) -> str:
+    """What to tell a learner whose std for this network is ``got``, not ``expected``."""
+    g = width * s**2
+    advice = diagnose(got, expected, [
+        (input_std * math.sqrt(g / 2) ** depth, "You halved the variance at the first layer too: layer 1 sees the "
+                                                "input x, which has not been through a ReLU; only layers 2..depth "
+                                                "see relu(z)."),
+        (input_std * math.sqrt(g) ** depth, "A ReLU zeroes the negative half: E[relu(z)^2] = Var(z)/2, so each layer "
+                                            "after the first multiplies the variance by n s^2 / 2, not n s^2."),
+        (expected / input_std, "Did you leave out input_std? Var(z_1) = n s^2 input_std^2."),
+        (expected**2, "That is the variance; the question asks for the standard deviation."),
+        (input_std * (width * s) ** 0.5 * ((width * s) / 2) ** ((depth - 1) / 2),
+         "Use the weight *variance* s^2 (not s) in n Var(w)."),
+    ])
+    return (f"for depth={depth}, width={width}, weight_std={s:.4g}, input_std={input_std} you returned {got:.4g}; "
+            f"expected {expected:.4g}. " + (advice or "Build it layer by layer: Var(z_1) = n s^2 input_std^2, then "
+                                                      "multiply by n s^2 / 2."))
 
 
 @checker("std after depth ReLU layers")
@@ -375,33 +400,12 @@ def check_relu_depth_std(relu_depth_std: Callable[[int, int, float, float], floa
     from .. import diagnostics, initializers
 
     cases = [(1, 256, 0.05, 1.0), (10, 256, 0.0884, 1.0), (10, 100, 0.1, 2.0), (20, 256, math.sqrt(2 / 256), 0.5)]
-    for depth, width, s, input_std in cases:
-        got = number(relu_depth_std(depth, width, s, input_std))
-        if isinstance(got, str):
-            return fail(got)
-        expected = _relu_depth_std(depth, width, s, input_std)
-        if close(got, expected, rtol=1e-6):
-            continue
-        g = width * s**2
-        where = (f"for depth={depth}, width={width}, weight_std={s:.4g}, input_std={input_std} you returned "
-                 f"{got:.4g}; expected {expected:.4g}")
-        if close(got, input_std * math.sqrt(g / 2) ** depth):
-            return fail(f"{where}. You halved the variance at the first layer too: layer 1 sees the input x, "
-                        "which has not been through a ReLU; only layers 2..depth see relu(z).")
-        if close(got, input_std * math.sqrt(g) ** depth):
-            return fail(f"{where}. A ReLU zeroes the negative half: E[relu(z)^2] = Var(z)/2, so each layer after "
-                        "the first multiplies the variance by n s^2 / 2, not n s^2.")
-        if input_std != 1.0 and close(got, expected / input_std):
-            return fail(f"{where}. Did you leave out input_std? Var(z_1) = n s^2 input_std^2.")
-        if close(got, expected**2):
-            return fail(f"{where}. That is the variance; the question asks for the standard deviation.")
-        if close(got, input_std * (width * s) ** 0.5 * ((width * s) / 2) ** ((depth - 1) / 2)):
-            return fail(f"{where}. Use the weight *variance* s^2 (not s) in n Var(w).")
-        return fail(f"{where}. Build it layer by layer: Var(z_1) = n s^2 input_std^2, then multiply by n s^2 / 2.")
+    wrong = check_cases(relu_depth_std, _relu_depth_std, cases, _relu_depth_std_advice, rtol=1e-6)
+    if wrong:
+        return fail(wrong)
     depth, width, s = 10, 256, 0.1
     predicted = float(relu_depth_std(depth, width, s, 1.0))
     measured = float(diagnostics.signal_propagation(
         initializers.get("random_normal", std=s), "relu", depth, width, n_samples=512).loc[depth, "preact_std"])
     return ok(f"for 10 layers of 256 units with std 0.1 you predict {predicted:.3g}; measured {measured:.3g} "
               "(the rest is finite-width noise).")
-

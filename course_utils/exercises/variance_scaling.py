@@ -38,7 +38,7 @@ import numpy as np
 from ..diagnostics import SELU_ALPHA, SELU_SCALE  # SELU's constants (Klambauer et al. 2017, eq. 14)
 from ..initializers import TRUNCATED_NORMAL_STD  # std of a unit normal truncated to +-2 (Keras's cut)
 from . import checker, close, fail, ok
-from ._common import diagnose, generator_advice, number, shaped_array
+from ._common import check_cases, diagnose, generator_advice, pair, shaped_array
 
 __all__ = [
     "TRUNCATED_NORMAL_STD",
@@ -93,6 +93,26 @@ def _glorot_std(fan_in: int, fan_out: int) -> float:
     return math.sqrt(2.0 / (fan_in + fan_out))
 
 
+def _glorot_std_advice(fan_in: int, fan_out: int, got: float, expected: float) -> str:
+    """What to tell a learner whose std for these fans is ``got``, not ``expected``."""
+    head = f"your std is {got:.4g}; for fan_in={fan_in}, fan_out={fan_out} Glorot gives {expected:.4g}"
+    advice = diagnose(got, expected, [
+        (math.sqrt(1.0 / fan_in), "did you use fan_in alone? sqrt(1/fan_in) is LeCun's rule, which only keeps "
+                                  "the forward signal; Glorot averages the forward and backward conditions."),
+        (math.sqrt(1.0 / fan_out), "did you use fan_out alone? That keeps only the backward gradient; Glorot "
+                                   "uses the average of fan_in and fan_out."),
+        (math.sqrt(1.0 / (fan_in + fan_out)), "the 2 is missing: Var = 2 / (fan_in + fan_out), i.e. 1 over the "
+                                              "*average* fan."),
+        (math.sqrt(6.0 / (fan_in + fan_out)), "that is the uniform limit sqrt(6/(fan_in+fan_out)); the std of "
+                                              "that uniform (and of Glorot normal) is the limit / sqrt(3)."),
+        (2.0 / (fan_in + fan_out), "that is the variance; return its square root."),
+        (math.sqrt(2.0 / (fan_in * fan_out)), "fans add, they do not multiply: 2 / (fan_in + fan_out)."),
+        (math.sqrt(2.0) / (fan_in + fan_out), "the square root covers the whole fraction: sqrt(2 / (fan_in + "
+                                              "fan_out))."),
+    ])
+    return f"{head}. " + (advice or "Var(W) = 2 / (fan_in + fan_out); the std is its square root.")
+
+
 @checker("Glorot (Xavier) standard deviation")
 def check_glorot_std(my_glorot_std: Callable[[int, int], float]) -> tuple[bool, str]:
     """Check ``my_glorot_std(fan_in, fan_out)`` = ``sqrt(2 / (fan_in + fan_out))`` (Glorot & Bengio 2010, eq. 12).
@@ -102,31 +122,26 @@ def check_glorot_std(my_glorot_std: Callable[[int, int], float]) -> tuple[bool, 
     ``sqrt(6/(fan_in + fan_out))`` instead of the std, and the variance instead
     of the std.
     """
-    for fan_in, fan_out in _FANS:
-        got = number(my_glorot_std(fan_in, fan_out))
-        if isinstance(got, str):
-            return fail(got)
-        expected = _glorot_std(fan_in, fan_out)
-        if close(got, expected):
-            continue
-        head = f"your std is {got:.4g}; for fan_in={fan_in}, fan_out={fan_out} Glorot gives {expected:.4g}"
-        advice = diagnose(got, expected, [
-            (math.sqrt(1.0 / fan_in), "did you use fan_in alone? sqrt(1/fan_in) is LeCun's rule, which only keeps "
-                                      "the forward signal; Glorot averages the forward and backward conditions."),
-            (math.sqrt(1.0 / fan_out), "did you use fan_out alone? That keeps only the backward gradient; Glorot "
-                                       "uses the average of fan_in and fan_out."),
-            (math.sqrt(1.0 / (fan_in + fan_out)), "the 2 is missing: Var = 2 / (fan_in + fan_out), i.e. 1 over the "
-                                                  "*average* fan."),
-            (math.sqrt(6.0 / (fan_in + fan_out)), "that is the uniform limit sqrt(6/(fan_in+fan_out)); the std of "
-                                                  "that uniform (and of Glorot normal) is the limit / sqrt(3)."),
-            (2.0 / (fan_in + fan_out), "that is the variance; return its square root."),
-            (math.sqrt(2.0 / (fan_in * fan_out)), "fans add, they do not multiply: 2 / (fan_in + fan_out)."),
-            (math.sqrt(2.0) / (fan_in + fan_out), "the square root covers the whole fraction: sqrt(2 / (fan_in + "
-                                                  "fan_out))."),
-        ])
-        return fail(f"{head}. " + (advice or "Var(W) = 2 / (fan_in + fan_out); the std is its square root."))
+    wrong = check_cases(my_glorot_std, _glorot_std, _FANS, _glorot_std_advice)
+    if wrong:
+        return fail(wrong)
     return ok("Var(W) = 2 / (fan_in + fan_out): the compromise between Var = 1/fan_in (forward) and "
               "1/fan_out (backward).")
+
+
+def _truncated_scale_advice(target: float, got: float, expected: float) -> str:
+    """What to tell a learner whose scale for ``target`` is ``got``, not ``expected``."""
+    head = f"for target_std={target:g} you returned {got:.5g}; the scale is {expected:.5g}"
+    advice = diagnose(got, expected, [
+        (target, "without rescaling, cutting off the tails makes the std 12% too small "
+                 f"({TRUNCATED_NORMAL_STD:.4f} x target). Divide by {TRUNCATED_NORMAL_STD:.4f}."),
+        (target * TRUNCATED_NORMAL_STD, f"you multiplied by {TRUNCATED_NORMAL_STD:.4f}; that *shrinks* the scale "
+                                        "further. The truncated std is 0.8796 s, so s = target / 0.8796."),
+        (target / TRUNCATED_NORMAL_STD**2, f"{TRUNCATED_NORMAL_STD**2:.4f} is the truncated *variance* factor; "
+                                           f"the std factor is its square root, {TRUNCATED_NORMAL_STD:.4f}."),
+        (2.0 * target, "the cut is at 2 scales, but the scale itself is target / 0.8796, not 2 x target."),
+    ])
+    return f"{head}. " + (advice or "The truncated draw's std is 0.8796 s; solve for s.")
 
 
 @checker("scale of a truncated normal")
@@ -136,24 +151,11 @@ def check_truncated_scale(my_truncated_scale: Callable[[float], float]) -> tuple
     A normal of scale ``s`` cut at ``+-2 s`` (draws outside redrawn) has std
     ``0.8796 s``; to get ``target_std`` Keras draws with ``s = target_std / 0.8796``.
     """
-    for target in (0.05, 1.0, 0.0442):  # 0.0442 ~ Glorot's std for a 784 -> 256 layer
-        got = number(my_truncated_scale(target))
-        if isinstance(got, str):
-            return fail(got)
-        expected = target / TRUNCATED_NORMAL_STD
-        if close(got, expected):
-            continue
-        head = f"for target_std={target:g} you returned {got:.5g}; the scale is {expected:.5g}"
-        advice = diagnose(got, expected, [
-            (target, "without rescaling, cutting off the tails makes the std 12% too small "
-                     f"({TRUNCATED_NORMAL_STD:.4f} x target). Divide by {TRUNCATED_NORMAL_STD:.4f}."),
-            (target * TRUNCATED_NORMAL_STD, f"you multiplied by {TRUNCATED_NORMAL_STD:.4f}; that *shrinks* the scale "
-                                            "further. The truncated std is 0.8796 s, so s = target / 0.8796."),
-            (target / TRUNCATED_NORMAL_STD**2, f"{TRUNCATED_NORMAL_STD**2:.4f} is the truncated *variance* factor; "
-                                               f"the std factor is its square root, {TRUNCATED_NORMAL_STD:.4f}."),
-            (2.0 * target, "the cut is at 2 scales, but the scale itself is target / 0.8796, not 2 x target."),
-        ])
-        return fail(f"{head}. " + (advice or "The truncated draw's std is 0.8796 s; solve for s."))
+    targets = [(0.05,), (1.0,), (0.0442,)]  # 0.0442 ~ Glorot's std for a 784 -> 256 layer
+    wrong = check_cases(my_truncated_scale, lambda target: target / TRUNCATED_NORMAL_STD, targets,
+                        _truncated_scale_advice)
+    if wrong:
+        return fail(wrong)
     return ok(f"s = target / {TRUNCATED_NORMAL_STD:.4f}: the scale Keras gives its truncated normal "
               "(GlorotNormal, HeNormal, LecunNormal).")
 
@@ -222,6 +224,26 @@ def _he_std(fan: float, negative_slope: float = 0.0) -> float:
     return math.sqrt(2.0 / ((1.0 + negative_slope**2) * fan))
 
 
+def _he_std_advice(fan_in: int, fan_out: int, a: float, got: float, expected: float) -> str:
+    """What to tell a learner whose std for these fans and slope ``a`` is ``got``, not ``expected``."""
+    slope = f", negative_slope={a:g}" if a else ""
+    head = f"your std is {got:.4g}; for fan_in={fan_in} (fan_out={fan_out}{slope}) He gives {expected:.4g}"
+    advice = diagnose(got, expected, [
+        (_he_std(fan_out, a), "did you use fan_out? He's forward rule (mode='fan_in', both frameworks' "
+                              "default) divides by fan_in."),
+        (_he_std(fan_in, 0.0), "the slope is ignored: a leaky ReLU of slope a keeps (1 + a^2)/2 of the second "
+                               "moment, so Var = 2 / ((1 + a^2) fan_in)."),
+        (math.sqrt(2.0 / ((1.0 + a) * fan_in)), "use 1 + a^2, not 1 + a: the negative half is scaled by a, so "
+                                                "its *square* a^2 enters the variance."),
+        (math.sqrt(1.0 / fan_in), "the 2 is missing: sqrt(1/fan_in) is LeCun's rule; ReLU zeroes half of its "
+                                  "inputs, and the 2 makes up for that."),
+        (_glorot_std(fan_in, fan_out), "that is Glorot's average of the fans; He uses fan_in and a factor 2."),
+        (2.0 / ((1.0 + a * a) * fan_in), "that is the variance; return its square root."),
+        (math.sqrt(2.0) / fan_in, "the square root covers the whole fraction: sqrt(2 / fan_in)."),
+    ])
+    return f"{head}. " + (advice or "Var(W) = 2 / ((1 + a^2) fan_in); the std is its square root.")
+
+
 @checker("He (Kaiming) standard deviation")
 def check_he_std(my_he_std: Callable[..., float]) -> tuple[bool, str]:
     """Check ``my_he_std(fan_in, fan_out, negative_slope=0.0)`` = ``sqrt(2 / ((1 + a^2) fan_in))``.
@@ -232,29 +254,10 @@ def check_he_std(my_he_std: Callable[..., float]) -> tuple[bool, str]:
     lost), ``1 + a`` for ``1 + a^2``, the slope ignored, the variance for the std.
     """
     cases = [(784, 256, 0.0), (256, 784, 0.0), (784, 256, 0.25), (100, 100, 1.0)]
-    for fan_in, fan_out, a in cases:
-        got = number(my_he_std(fan_in, fan_out, negative_slope=a))
-        if isinstance(got, str):
-            return fail(got)
-        expected = _he_std(fan_in, a)
-        if close(got, expected):
-            continue
-        slope = f", negative_slope={a:g}" if a else ""
-        head = f"your std is {got:.4g}; for fan_in={fan_in} (fan_out={fan_out}{slope}) He gives {expected:.4g}"
-        advice = diagnose(got, expected, [
-            (_he_std(fan_out, a), "did you use fan_out? He's forward rule (mode='fan_in', both frameworks' "
-                                  "default) divides by fan_in."),
-            (_he_std(fan_in, 0.0), "the slope is ignored: a leaky ReLU of slope a keeps (1 + a^2)/2 of the second "
-                                   "moment, so Var = 2 / ((1 + a^2) fan_in)."),
-            (math.sqrt(2.0 / ((1.0 + a) * fan_in)), "use 1 + a^2, not 1 + a: the negative half is scaled by a, so "
-                                                    "its *square* a^2 enters the variance."),
-            (math.sqrt(1.0 / fan_in), "the 2 is missing: sqrt(1/fan_in) is LeCun's rule; ReLU zeroes half of its "
-                                      "inputs, and the 2 makes up for that."),
-            (_glorot_std(fan_in, fan_out), "that is Glorot's average of the fans; He uses fan_in and a factor 2."),
-            (2.0 / ((1.0 + a * a) * fan_in), "that is the variance; return its square root."),
-            (math.sqrt(2.0) / fan_in, "the square root covers the whole fraction: sqrt(2 / fan_in)."),
-        ])
-        return fail(f"{head}. " + (advice or "Var(W) = 2 / ((1 + a^2) fan_in); the std is its square root."))
+    wrong = check_cases(lambda fan_in, fan_out, a: my_he_std(fan_in, fan_out, negative_slope=a),
+                        lambda fan_in, fan_out, a: _he_std(fan_in, a), cases, _he_std_advice)
+    if wrong:
+        return fail(wrong)
     return ok("Var(W) = 2 / ((1 + a^2) fan_in): for ReLU (a = 0) sqrt(2/784) = 0.0505 for an MNIST layer.")
 
 
@@ -270,15 +273,10 @@ def check_relu_variance_factors(my_variance_factors: Callable[[int, int, str], A
     gives ``(1, fan_out/fan_in)`` and fan_out mode ``(fan_in/fan_out, 1)``.
     """
     for fan_in, fan_out, mode in [(784, 256, "fan_in"), (784, 256, "fan_out"), (128, 512, "fan_in"), (64, 64, "fan_out")]:
-        result = my_variance_factors(fan_in, fan_out, mode)
-        try:
-            forward, backward = result
-        except (TypeError, ValueError):
-            return fail(f"return two numbers, (forward, backward); got {result!r:.80}.")
-        forward, backward = number(forward, "the forward factor"), number(backward, "the backward factor")
-        for value in (forward, backward):
-            if isinstance(value, str):
-                return fail(value)
+        factors = pair(my_variance_factors(fan_in, fan_out, mode), "forward", "backward", noun=" factor")
+        if isinstance(factors, str):
+            return fail(factors)
+        forward, backward = factors
         n = fan_in if mode == "fan_in" else fan_out
         var_w = 2.0 / n
         exp_f, exp_b = fan_in * var_w / 2.0, fan_out * var_w / 2.0
@@ -415,15 +413,10 @@ def check_selu_moments(my_selu_moments: Callable[[float], Any]) -> tuple[bool, s
     """
     tol = 0.01
     for variance in (1.0, 4.0, 0.25):  # 4: the mean (0.25) is large enough that a forgotten mean^2 shows
-        result = my_selu_moments(variance)
-        try:
-            mean, var = result
-        except (TypeError, ValueError):
-            return fail(f"return two numbers, (mean, variance); got {result!r:.80}.")
-        mean, var = number(mean, "the mean"), number(var, "the variance")
-        for value in (mean, var):
-            if isinstance(value, str):
-                return fail(value)
+        moments = pair(my_selu_moments(variance), "mean", "variance")
+        if isinstance(moments, str):
+            return fail(moments)
+        mean, var = moments
         exp_mean, exp_var = _selu_moments(variance)
         if abs(mean - exp_mean) <= tol and abs(var - exp_var) <= tol * max(1.0, exp_var):
             continue
@@ -443,6 +436,21 @@ def check_selu_moments(my_selu_moments: Callable[[float], Any]) -> tuple[bool, s
               "smaller ones larger, so a SELU network is pulled back towards it.")
 
 
+def _lecun_std_advice(fan_in: int, fan_out: int, got: float, expected: float) -> str:
+    """What to tell a learner whose std for these fans is ``got``, not ``expected``."""
+    head = f"your std is {got:.4g}; for fan_in={fan_in} (fan_out={fan_out}) LeCun gives {expected:.4g}"
+    advice = diagnose(got, expected, [
+        (0.75 * expected, "that is PyTorch's kaiming_normal_(nonlinearity='selu'), gain 3/4: Var = 0.5625/fan_in. "
+                          "Self-normalization needs Var = 1/fan_in (gain 1, nonlinearity='linear')."),
+        (math.sqrt(1.0 / fan_out), "did you use fan_out? LeCun divides by fan_in: the forward signal's sum over "
+                                   "the inputs."),
+        (_he_std(fan_in), "that is He's sqrt(2/fan_in), for ReLU; SELU needs no factor 2."),
+        (_glorot_std(fan_in, fan_out), "that is Glorot's average of the fans; LeCun uses fan_in only."),
+        (1.0 / fan_in, "that is the variance; return its square root."),
+    ])
+    return f"{head}. " + (advice or "Var(W) = 1 / fan_in; the std is its square root.")
+
+
 @checker("LeCun standard deviation")
 def check_lecun_std(my_lecun_std: Callable[[int, int], float]) -> tuple[bool, str]:
     """Check ``my_lecun_std(fan_in, fan_out)`` = ``sqrt(1 / fan_in)`` (LeCun et al. 1998; Klambauer et al. 2017).
@@ -451,22 +459,8 @@ def check_lecun_std(my_lecun_std: Callable[[int, int], float]) -> tuple[bool, st
     ``(3/4) sqrt(1/fan_in)``, He's ``sqrt(2/fan_in)``, Glorot's average, fan_out,
     the variance for the std.
     """
-    for fan_in, fan_out in _FANS:
-        got = number(my_lecun_std(fan_in, fan_out))
-        if isinstance(got, str):
-            return fail(got)
-        expected = math.sqrt(1.0 / fan_in)
-        if close(got, expected):
-            continue
-        head = f"your std is {got:.4g}; for fan_in={fan_in} (fan_out={fan_out}) LeCun gives {expected:.4g}"
-        advice = diagnose(got, expected, [
-            (0.75 * expected, "that is PyTorch's kaiming_normal_(nonlinearity='selu'), gain 3/4: Var = 0.5625/fan_in. "
-                              "Self-normalization needs Var = 1/fan_in (gain 1, nonlinearity='linear')."),
-            (math.sqrt(1.0 / fan_out), "did you use fan_out? LeCun divides by fan_in: the forward signal's sum over "
-                                       "the inputs."),
-            (_he_std(fan_in), "that is He's sqrt(2/fan_in), for ReLU; SELU needs no factor 2."),
-            (_glorot_std(fan_in, fan_out), "that is Glorot's average of the fans; LeCun uses fan_in only."),
-            (1.0 / fan_in, "that is the variance; return its square root."),
-        ])
-        return fail(f"{head}. " + (advice or "Var(W) = 1 / fan_in; the std is its square root."))
+    wrong = check_cases(my_lecun_std, lambda fan_in, fan_out: math.sqrt(1.0 / fan_in), _FANS,
+                        _lecun_std_advice)
+    if wrong:
+        return fail(wrong)
     return ok("Var(W) = 1/fan_in: sum_i w_i^2 = 1 per unit on average, the tau = 1 of Klambauer et al.")
