@@ -198,3 +198,11 @@ def test_layer_stds_all_layers_drawn_at_once_passes():
         return out
 
     assert scale.check_layer_stds(at_once).passed
+
+
+def test_depth_factor_one_layers_factor_is_named():
+    def one_layer(std, fan_in, depth, activation):
+        return (fan_in * std**2 * (0.5 if activation == "relu" else 1.0)) ** 0.5
+
+    fb = scale.check_depth_factor(one_layer)
+    assert not fb.passed and "ONE layer" in fb.message, fb.message

@@ -375,3 +375,8 @@ def test_constants_come_from_their_homes():
     from course_utils import diagnostics
 
     assert (vs.SELU_ALPHA, vs.SELU_SCALE) == (diagnostics.SELU_ALPHA, diagnostics.SELU_SCALE)
+
+
+def test_selu_moments_of_z_itself_are_named():
+    feedback = vs.check_selu_moments(lambda variance: (0.0, variance))  # right at variance 1 only
+    assert not feedback.passed and "of z itself" in feedback.message, feedback.message

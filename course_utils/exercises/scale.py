@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import checker, close, fail, ok
-from ._common import array, first_match
+from ._common import array, diagnose, first_match
 
 try:  # threadpoolctl comes with scikit-learn (mlxtend's dependency); without it BLAS keeps its threads
     from threadpoolctl import threadpool_limits
@@ -195,19 +195,20 @@ def check_depth_factor(depth_factor: Callable[..., Any]) -> tuple[bool, str]:
         if value is None or value.size != 1:
             return fail(f"for {label} you returned {got!r}; return one number.")
         v = float(value[0])
-        if close(v, expected**2, rtol=1e-6):
-            return fail(f"for {label} you returned {v:.4g}, the factor on the VARIANCE; the std changes by its "
-                        f"square root, {expected:.4g}.")
-        if activation == "relu" and close(v, reference_depth_factor(std, n, depth, "linear"), rtol=1e-6):
-            return fail(f"for {label} you returned {v:.4g}: ReLU zeroes half of a symmetric input, so each layer "
-                        f"multiplies E[h^2] by n std^2 / 2, not n std^2 (expected {expected:.4g}).")
-        if close(v, (n * std * _SECOND_MOMENT_FACTOR[activation]) ** (depth / 2), rtol=1e-6):
-            return fail(f"for {label} you used std where the variance std^2 belongs: Var(sum of n terms w x) = "
-                        f"n std^2 Var(x) (expected {expected:.4g}).")
-        if close(v, (n * std**2 * _SECOND_MOMENT_FACTOR[activation]) ** depth, rtol=1e-6):
-            return fail(f"for {label} you raised the per-layer factor to the power depth: that is the variance's "
-                        f"change; the std's is its square root (expected {expected:.4g}).")
-        return fail(f"for {label} you returned {v:.4g}; expected {expected:.4g} = (n std^2 c)^(depth/2).")
+        c = _SECOND_MOMENT_FACTOR[activation]
+        return fail(f"for {label} " + (diagnose(v, expected, [
+            (expected**2, f"you returned {v:.4g}, the factor on the VARIANCE; the std changes by its square root, "
+                          f"{expected:.4g}."),
+            (reference_depth_factor(std, n, depth, "linear"),
+             f"you returned {v:.4g}: ReLU zeroes half of a symmetric input, so each layer multiplies E[h^2] by "
+             f"n std^2 / 2, not n std^2 (expected {expected:.4g})."),
+            ((n * std * c) ** (depth / 2), f"you used std where the variance std^2 belongs: Var(sum of n terms w x) = "
+                                           f"n std^2 Var(x) (expected {expected:.4g})."),
+            ((n * std**2 * c) ** depth, f"you raised the per-layer factor to the power depth: that is the variance's "
+                                        f"change; the std's is its square root (expected {expected:.4g})."),
+            ((n * std**2 * c) ** 0.5, f"you returned {v:.4g}, what ONE layer does to the std; {depth} layers multiply "
+                                      f"it {depth} times: raise it to the power depth (expected {expected:.4g})."),
+        ], rtol=1e-6) or f"you returned {v:.4g}; expected {expected:.4g} = (n std^2 c)^(depth/2)."))
     return ok("std = 0.1 is a factor of 11.8 after 20 ReLU layers of 256 units, 0.01 a factor of 1e-5 after 10 "
               "layers of 512: no fixed std suits every width and depth.")
 

@@ -426,6 +426,9 @@ def check_selu_moments(my_selu_moments: Callable[[float], Any]) -> tuple[bool, s
             advice = "your 'variance' is the second moment E[SELU(z)^2]; subtract the squared mean."
         elif abs(mean - exp_mean) <= tol and abs(var - math.sqrt(exp_var)) <= tol:
             advice = "that is the standard deviation; return the variance (its square)."
+        elif abs(mean) <= tol and abs(var - variance) <= tol * max(1.0, variance):
+            advice = ("those are the mean and variance of z itself; apply SELU to the draws and take the moments of "
+                      "selu(z).")
         elif abs(mean - _selu_moments(variance**2)[0]) <= tol:
             advice = "draw z with standard deviation sqrt(variance), not variance: rng.normal(0, np.sqrt(variance))."
         else:
