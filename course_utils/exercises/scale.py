@@ -52,7 +52,9 @@ _STEP_LOG_TOLERANCE = 0.5
 
 
 def _act(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    return {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh}[name]
+    from ..diagnostics import activation_function  # here, not at the top: importing the checkers stays light
+
+    return activation_function(name)
 
 
 def reference_layer_stds(x: np.ndarray, std: float, depth: int, activation: str, rng: np.random.Generator, *,

@@ -198,15 +198,10 @@ def reference_first_step(activation: str, hidden: str, output: str) -> set[str]:
     W1 = np.zeros((d, k)) if hidden == "zeros" else rng.normal(0, 0.5, size=(d, k))
     W2 = np.zeros((k, c)) if output == "zeros" else rng.normal(0, 0.5, size=(k, c))
     b1, b2 = np.zeros(k), np.zeros(c)
+    from ..diagnostics import activation_function  # here, not at the top: importing the checkers stays light
+
     z1 = x @ W1 + b1
-    if activation == "relu":
-        h, slope = np.maximum(z1, 0), (z1 > 0).astype(float)  # relu'(0) = 0, as in both frameworks
-    elif activation == "tanh":
-        h = np.tanh(z1)
-        slope = 1 - h**2
-    else:
-        h = 1 / (1 + np.exp(-z1))
-        slope = h * (1 - h)
+    h, slope = activation_function(activation)(z1), activation_function(activation, derivative=True)(z1)
     p = _softmax(h @ W2 + b2)
     ds = p.copy()
     ds[np.arange(n), y] -= 1

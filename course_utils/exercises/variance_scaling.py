@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnostics import SELU_ALPHA, SELU_SCALE  # SELU's constants (Klambauer et al. 2017, eq. 14)
+from ..diagnostics import SELU_ALPHA, SELU_SCALE, activation_function  # SELU's constants: Klambauer et al. 2017
 from ..initializers import TRUNCATED_NORMAL_STD  # std of a unit normal truncated to +-2 (Keras's cut)
 from . import checker, close, fail, ok
 from ._common import check_cases, diagnose, generator_advice, pair, shaped_array
@@ -349,8 +349,7 @@ def check_kaiming_normal_sample(my_kaiming_normal: Callable[..., np.ndarray]) ->
 # ----------------------------------------------------------------- notebook 07
 
 
-def _selu_np(x: np.ndarray) -> np.ndarray:
-    return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
+_selu_np = activation_function("selu")  # lambda * (x if x > 0 else alpha * (e^x - 1)), the package's reference
 
 
 @checker("SELU")
