@@ -198,3 +198,11 @@ def test_checkers_do_not_load_frameworks():
             "print('tensorflow' in sys.modules or 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_orthogonal_from_the_global_generator_is_named():
+    # np.random.* ignores the rng argument: two generators seeded alike give different matrices
+    def global_rng(n, rng):
+        return orthogonal_solution(n, np.random.default_rng(np.random.randint(2**31)))
+
+    _assert_fails_with(orthogonal.check_orthogonal(global_rng), "seeded alike", "rng")

@@ -169,3 +169,40 @@ def test_uniform_limit_matches_sampled_variance():
 
 def test_uniform_limit_stub():
     assert scale.check_uniform_limit(_stub).status == "not done"
+
+
+# ------------------------------------------------------- holes closed after the expert review
+
+
+def _reused_weights(x, std, depth, activation, rng, *, transpose=False):
+    W = rng.normal(0, std, size=(x.shape[1], x.shape[1]))  # drawn once, outside the loop
+    h, out = x, []
+    for _ in range(depth):
+        h = _F[activation](h @ (W.T if transpose else W))
+        out.append(h.std())
+    return out
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_layer_stds_one_matrix_for_every_layer_is_named(transpose):
+    fb = scale.check_layer_stds(lambda *a: _reused_weights(*a, transpose=transpose))
+    assert not fb.passed and "one W and used it in every layer" in fb.message, fb.message
+
+
+def test_layer_stds_all_layers_drawn_at_once_passes():
+    def at_once(x, std, depth, activation, rng):
+        h, out = x, []
+        for W in rng.normal(0, std, size=(depth, x.shape[1], x.shape[1])):
+            h = _F[activation](h @ W)
+            out.append(h.std())
+        return out
+
+    assert scale.check_layer_stds(at_once).passed
+
+
+def test_depth_factor_one_layers_factor_is_named():
+    def one_layer(std, fan_in, depth, activation):
+        return (fan_in * std**2 * (0.5 if activation == "relu" else 1.0)) ** 0.5
+
+    fb = scale.check_depth_factor(one_layer)
+    assert not fb.passed and "ONE layer" in fb.message, fb.message

@@ -255,3 +255,80 @@ def test_importing_the_checkers_loads_no_framework():
             "print('tensorflow' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+# ------------------------------------------------------------- holes closed after the expert review
+
+
+@pytest.mark.parametrize(
+    ("wrong", "fragments"),
+    [
+        (lambda k: float(np.abs(np.diff(k, axis=1)).max()), ["*neighbouring*", "0.6"]),
+        (lambda k: float(np.abs(k - k[:, :1]).max()), ["unit 0 only"]),
+        (lambda k: float(np.abs(k[:, -1] - k[:, 0]).max()), ["first and the last unit"]),
+        (lambda k: float(k.max() - k.min()), ["whole kernel", "input by input"]),
+    ],
+)
+def test_unit_difference_partial_comparisons_are_named(wrong, fragments):
+    _assert_fails_with(signal.check_max_unit_difference(wrong), *fragments)
+
+
+def _rule(high, low, reference):
+    def diagnose(stds):
+        stds = np.asarray(stds, dtype=float)
+        if not np.isfinite(stds).all() or high(stds) > 10 * reference(stds):
+            return "exploding"
+        return "vanishing" if low(stds) < 0.1 * reference(stds) else "stable"
+
+    return diagnose
+
+
+@pytest.mark.parametrize(
+    ("wrong", "fragments"),
+    [
+        (_rule(lambda s: s[-1], lambda s: s[-1], lambda s: 1.0), ["flat profile around 1e-3", "fixed numbers"]),
+        (_rule(np.max, np.min, lambda s: s[0]), ["dips", "largest or the smallest"]),
+        (_rule(np.max, lambda s: s[-1], lambda s: s[0]), ["peaks", "largest or the smallest"]),
+        (_rule(lambda s: s[-1], lambda s: s[-1], lambda s: s[1]), ["stds[1]", "SECOND"]),
+    ],
+)
+def test_diagnose_wrong_rules_are_named(wrong, fragments):
+    _assert_fails_with(signal.check_diagnose_profile(wrong), *fragments)
+
+
+def test_diagnose_ratio_form_of_the_rule_passes():
+    def by_ratio(stds):
+        stds = np.asarray(stds, dtype=float)
+        if not np.isfinite(stds).all():
+            return "exploding"
+        ratio = stds[-1] / stds[0]
+        return "exploding" if ratio > 10 else "vanishing" if ratio < 0.1 else "stable"
+
+    assert signal.check_diagnose_profile(by_ratio).passed
+
+
+@pytest.mark.parametrize("p_value", [
+    lambda a, b: _ttest_p(a, b),
+    lambda a, b: _mann_whitney_p(a, b),
+])
+def test_separate_significance_tests_are_rejected(p_value):
+    _assert_fails_with(signal.check_runs_separate(lambda a, b: bool(p_value(a, b) < 0.05)),
+                       "overlap", "significance test")
+
+
+def test_separate_significance_test_is_rejected_on_separated_runs_too():
+    # a stricter threshold passes the overlapping case and fails the separated-but-noisy one
+    _assert_fails_with(signal.check_runs_separate(lambda a, b: bool(_ttest_p(a, b) < 0.001)),
+                       "every run of A beats every run of B", "significance test")
+
+
+def _ttest_p(a, b):
+    from scipy import stats
+
+    return stats.ttest_ind(a, b).pvalue
+
+
+def _mann_whitney_p(a, b):
+    from scipy import stats
+
+    return stats.mannwhitneyu(a, b).pvalue

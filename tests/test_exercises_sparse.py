@@ -180,3 +180,33 @@ def test_checkers_do_not_load_frameworks():
             "print('tensorflow' in sys.modules or 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------- holes closed after the expert review
+
+
+def _same_values_everywhere(fan_in, units, k, rng):
+    values = rng.normal(size=k)  # drawn once: every unit gets the same k weights
+    w = np.zeros((fan_in, units))
+    for j in range(units):
+        w[rng.choice(fan_in, size=k, replace=False), j] = values
+    return w
+
+
+def _global_generator(fan_in, units, k, rng):
+    return sparse_solution(fan_in, units, k, np.random.default_rng(np.random.randint(2**31)))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "fragments"),
+    [
+        (_global_generator, ["seeded alike", "`rng` argument"]),
+        (_same_values_everywhere, ["distinct values", "fresh values"]),
+    ],
+)
+def test_sparse_init_generator_and_value_holes_are_named(wrong, fragments):
+    _assert_fails_with(sparse.check_sparse_init(wrong), *fragments)
+
+
+def test_nonzeros_sparsity_as_the_fraction_kept_is_named():
+    _assert_fails_with(sparse.check_torch_sparse_nonzeros(lambda f, u, s: f * s), "fraction of each column set to ZERO")

@@ -200,3 +200,19 @@ def test_initial_loss_typical_mistakes(answer, needle):
 
 def test_initial_loss_stub():
     assert symmetry.check_initial_loss(_stub).status == "not done"
+
+
+# ------------------------------------------------------- holes closed after the expert review
+
+
+@pytest.mark.parametrize("name", ["W1", "b1", "W2", "b2"])
+def test_first_step_messages_read_well_for_every_slip(name):
+    # one wrong name on one case at a time: every explanation must be grammatical ("gets NO a gradient" was not)
+    for case in [(a, h, o) for a in ("relu", "tanh", "sigmoid") for h in ("zeros", "random") for o in ("zeros", "random")]:
+        def answer(*args, case=case):
+            right = symmetry.reference_first_step(*args)
+            return right ^ {name} if args == case else right
+
+        fb = symmetry.check_first_step_gradients(answer)
+        assert not fb.passed
+        assert "gets NO a" not in fb.message and "gets a a" not in fb.message, fb.message

@@ -332,3 +332,51 @@ def test_truncated_constant_matches_initializers():
     from course_utils import initializers
 
     assert vs.TRUNCATED_NORMAL_STD == initializers.TRUNCATED_NORMAL_STD
+
+
+# ------------------------------------------------------- holes closed after the expert review
+
+
+@pytest.mark.parametrize("constant", [0.8796, 0.87962566, 0.88])
+def test_glorot_normal_sample_accepts_the_hints_rounded_constant(constant):
+    # the notebook's hint writes 0.8796: the bound 2 s is then 3e-5 above the exact one
+    def rounded(shape, rng):
+        return _truncated(rng, shape, glorot_std(*shape) / constant)
+
+    feedback = vs.check_glorot_normal_sample(rounded)
+    assert feedback.passed, feedback.message
+
+
+def test_glorot_normal_sample_rejects_a_cut_beyond_two_scales():
+    def wide_cut(shape, rng):
+        s = glorot_std(*shape) / TN
+        w = rng.normal(0.0, s, shape)
+        bad = np.abs(w) > 2.5 * s
+        while bad.any():
+            w[bad] = rng.normal(0.0, s, int(bad.sum()))
+            bad = np.abs(w) > 2.5 * s
+        return w
+
+    feedback = vs.check_glorot_normal_sample(wide_cut)
+    assert not feedback.passed and "never draws beyond 2 s" in feedback.message, feedback.message
+
+
+@pytest.mark.parametrize(("check", "wrong"), [
+    (vs.check_glorot_normal_sample, lambda shape, rng: glorot_normal(shape, np.random.default_rng(0))),
+    (vs.check_kaiming_normal_sample,
+     lambda shape, rng, mode="fan_in": kaiming_normal(shape, np.random.default_rng(0), mode)),
+])
+def test_samples_drawn_from_a_generator_of_ones_own_are_named(check, wrong):
+    feedback = check(wrong)
+    assert not feedback.passed and "two different generators" in feedback.message, feedback.message
+
+
+def test_constants_come_from_their_homes():
+    from course_utils import diagnostics
+
+    assert (vs.SELU_ALPHA, vs.SELU_SCALE) == (diagnostics.SELU_ALPHA, diagnostics.SELU_SCALE)
+
+
+def test_selu_moments_of_z_itself_are_named():
+    feedback = vs.check_selu_moments(lambda variance: (0.0, variance))  # right at variance 1 only
+    assert not feedback.passed and "of z itself" in feedback.message, feedback.message

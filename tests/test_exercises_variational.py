@@ -171,3 +171,25 @@ def test_checkers_do_not_load_frameworks():
             "print('tensorflow' in sys.modules or 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------- holes closed after the expert review
+
+
+@pytest.mark.parametrize(
+    ("wrong", "fragments"),
+    [
+        (lambda m, s, p: np.log(1 / s) + (s**2 + m**2) / 2 - 0.5, ["KL from N(0, 1)", "prior_sigma = 0.5"]),
+        (lambda m, s, p: np.log(1 / s) + (s**2 + m**2) / (2 * p**2) - 0.5, ["log term leaves out the prior"]),
+        (lambda m, s, p: np.log(p / s) + (s**2 + m**2) / 2 - 0.5, ["second term leaves out the prior"]),
+        (lambda m, s, p: np.log(p / s) + (s**2 + m**2) / (2 * p) - 0.5, ["VARIANCE, not by 2 sigma_p"]),
+        (lambda m, s, p: kl_solution(m, s, p) if p == 1.0 else kl_solution(m, s, 1.0), ["prior_sigma = 0.5"]),
+    ],
+)
+def test_kl_formulas_right_only_for_a_unit_prior_fail(wrong, fragments):
+    _assert_fails_with(variational.check_gaussian_kl(wrong), *fragments)
+
+
+def test_kl_log_term_upside_down_is_named():
+    _assert_fails_with(variational.check_gaussian_kl(
+        lambda m, s, p: np.log(s / p) + (s**2 + m**2) / (2 * p**2) - 0.5), "upside down")

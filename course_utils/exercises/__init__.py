@@ -18,6 +18,12 @@ written with the :func:`checker` decorator::
             return fail(f"your std is {got:.4g}; He gives {expected:.4g} for fan_in=784.")
         return ok(f"sqrt(2/784) = {expected:.4g}.")
 
+What the topic modules share -- reading a learner's answer as a number or an
+array, mistake tables (rows of ``(test, advice)`` for the known wrong answers,
+the first row that fits gives the advice), the loop over a checker's cases,
+and the check that a random draw uses the generator it is given -- lives once,
+in ``course_utils.exercises._common``.
+
 With ``COURSE_CHECK_STRICT=1`` (set by ``make test`` for the solution
 edition) a failed check raises, so a solution that stops passing its checker
 fails the notebook's test.

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..advice import GUIDE
 from . import Feedback, checker, close, fail, ok
+from ._common import first_match, number
 
 __all__ = [
     "check_ci_halfwidth",
@@ -38,20 +39,6 @@ __all__ = [
     "quiz",
     "answer",
 ]
-
-
-def _number(value: Any, what: str) -> float | str:
-    """``value`` as a float, or the sentence saying why it is not one number."""
-    if isinstance(value, bool):
-        return f"{what} should be a number; got the bool {value}."
-    if isinstance(value, (str, bytes)) or value is None:
-        return f"{what} should be a number; got {type(value).__name__} {value!r:.60}."
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":
-        return f"{what} should be a number; got {type(value).__name__} {value!r:.60}."
-    if array.size != 1:
-        return f"{what} should be one number; got an array of shape {array.shape}."
-    return float(array.reshape(()))
 
 
 def _t(confidence: float, n: int) -> float:
@@ -121,7 +108,7 @@ def check_ci_halfwidth(ci_halfwidth: Callable[..., float]) -> tuple[bool, str]:
                 return fail("your function must accept confidence= as a keyword (default 0.95): "
                             "def ci_halfwidth(values, confidence=0.95).")
             raise
-        got = _number(raw, "ci_halfwidth(...)")
+        got = number(raw, "ci_halfwidth(...)")
         if isinstance(got, str):
             return fail(got)
         expected = _ci_halfwidth(arr, confidence)
@@ -169,7 +156,7 @@ def check_seeds_needed(seeds_needed: Callable[..., int]) -> tuple[bool, str]:
     cases = [(0.02, 0.05, 0.95), (0.003, 0.002, 0.95), (0.01, 0.01, 0.95), (0.003, 0.002, 0.80)]
     answers = []
     for sd, difference, confidence in cases:
-        got = _number(seeds_needed(sd, difference, confidence=confidence), "seeds_needed(...)")
+        got = number(seeds_needed(sd, difference, confidence=confidence), "seeds_needed(...)")
         if isinstance(got, str):
             return fail(got)
         answers.append(got)
@@ -219,7 +206,7 @@ def check_torch_default_std(torch_default_std: Callable[[int], float]) -> tuple[
     ``b / sqrt(3) = 1 / sqrt(3 fan_in)``.
     """
     for fan_in in (784, 512, 100):
-        got = _number(torch_default_std(fan_in), f"torch_default_std({fan_in})")
+        got = number(torch_default_std(fan_in), f"torch_default_std({fan_in})")
         if isinstance(got, str):
             return fail(got)
         expected = 1 / math.sqrt(3 * fan_in)
@@ -276,6 +263,36 @@ def _family(name: str) -> str:
     return "other"
 
 
+def _wrong_scheme(act: str, name: str) -> str:
+    """Why ``name`` is not the guide's scheme for ``act``."""
+    fam = _family(name)
+    selu = "SELU's fixed point needs Var(w) = 1/fan_in exactly; "
+    return (first_match([
+        (act in ("relu", "leaky_relu") and fam in ("glorot", "lecun", "orthogonal"), _FAMILY_ADVICE.get(fam, "")),
+        (act == "selu" and fam == "he", selu + "He's 2/fan_in doubles it"),
+        (act == "selu" and fam == "glorot", selu + "Glorot's 2/(fan_in + fan_out) is 1/fan_in only for square layers"),
+    ]) or _FAMILY_ADVICE.get(fam, "it does not match the activation's variance rule")).format(act=act)
+
+
+def _notes(act: str, name: str) -> list[str]:
+    """What to add about an accepted but not textbook choice of ``name`` for ``act``."""
+    fam = _family(name)
+    rows = [
+        (act == "sigmoid", f"{name} for sigmoid is as good as any: no scheme makes a deep sigmoid stack train, so "
+                           "the real advice is to keep sigmoid out of hidden layers"),
+        (act == "tanh" and fam == "he", "He for tanh trains at the grid's depths (tanh is forgiving), but it is not "
+                                        "the variance-preserving scale; Glorot, LeCun or orthogonal are"),
+        (act == "tanh" and fam not in ("glorot", "he"), f"{name} for tanh is fine too (Glorot is the textbook "
+                                                        "answer; orthogonal trained best in the grid)"),
+        (act == "selu" and name == "lecun_uniform", "lecun_uniform has the right variance, but Klambauer et al. "
+                                                    "derive SELU's fixed point for normal weights: lecun_normal is "
+                                                    "the safer choice"),
+        (act == "selu" and name == "orthogonal", "orthogonal for selu has LeCun's variance and trained best in the "
+                                                 "grid; the SELU paper's analysis is for lecun_normal"),
+    ]
+    return [note for applies, note in rows if applies]
+
+
 @checker("a scheme for each activation")
 def check_recommend(recommend: Callable[[str], str]) -> tuple[bool, str]:
     """Check ``recommend(activation) -> registry name`` for sigmoid, tanh, relu, leaky_relu and selu
@@ -295,32 +312,8 @@ def check_recommend(recommend: Callable[[str], str]) -> tuple[bool, str]:
                         f"{', '.join(sorted(valid))}.")
         accepted, why = RECOMMENDED[act]
         if name not in accepted:
-            fam = _family(name)
-            if act in ("relu", "leaky_relu") and fam in ("glorot", "lecun", "orthogonal"):
-                reason = _FAMILY_ADVICE[fam].format(act=act)
-            elif act == "selu" and fam in ("he", "glorot"):
-                reason = ("SELU's fixed point needs Var(w) = 1/fan_in exactly; "
-                          + ("He's 2/fan_in doubles it" if fam == "he" else
-                             "Glorot's 2/(fan_in + fan_out) is 1/fan_in only for square layers"))
-            else:
-                reason = _FAMILY_ADVICE.get(fam, "it does not match the activation's variance rule")
-            return fail(f"for {act} you chose {name}: {reason}. The guide says {accepted[0]}: {why}")
-        fam = _family(name)
-        if act == "sigmoid":
-            notes.append(f"{name} for sigmoid is as good as any: no scheme makes a deep sigmoid stack train, so "
-                         "the real advice is to keep sigmoid out of hidden layers")
-        elif act == "tanh" and fam == "he":
-            notes.append("He for tanh trains at the grid's depths (tanh is forgiving), but it is not the "
-                         "variance-preserving scale; Glorot, LeCun or orthogonal are")
-        elif act == "tanh" and fam != "glorot":
-            notes.append(f"{name} for tanh is fine too (Glorot is the textbook answer; orthogonal trained best "
-                         "in the grid)")
-        if act == "selu" and name == "lecun_uniform":
-            notes.append("lecun_uniform has the right variance, but Klambauer et al. derive SELU's fixed point "
-                         "for normal weights: lecun_normal is the safer choice")
-        if act == "selu" and name == "orthogonal":
-            notes.append("orthogonal for selu has LeCun's variance and trained best in the grid; the SELU "
-                         "paper's analysis is for lecun_normal")
+            return fail(f"for {act} you chose {name}: {_wrong_scheme(act, name)}. The guide says {accepted[0]}: {why}")
+        notes += _notes(act, name)
     extra = (" Notes: " + "; ".join(notes) + ".") if notes else ""
     return ok("He for the ReLU family, LeCun-normal for SELU, Glorot for tanh (orthogonal for deep stacks); "
               "sigmoid: avoid it in hidden layers." + extra)
@@ -350,7 +343,7 @@ def check_decades_off(decades_off: Callable[[Any], float]) -> tuple[bool, str]:
     cases = [("he_normal", "relu", 10), ("glorot_normal", "relu", 20), ("glorot_normal", "sigmoid", 10)]
     for init, act, depth in cases:
         frame = diagnostics.signal_propagation(init, act, depth, 64, n_samples=128, seed=0)
-        got = _number(decades_off(frame.copy()), "decades_off(frame)")
+        got = number(decades_off(frame.copy()), "decades_off(frame)", finite=False)
         if isinstance(got, str):
             return fail(got)
         expected = signal_decades(frame)
@@ -536,8 +529,8 @@ def quiz(*, interactive: bool | None = None) -> None:
         print("\n\n".join(_question_text(i, q) for i, q in enumerate(QUESTIONS, 1)))
         print('\nAnswer with choosing.answer(question, "letter"), e.g. choosing.answer(1, "a").')
         return
-    for number, (q, buttons, out) in enumerate(_quiz_widgets(widgets), 1):
-        display(HTML(_question_html(number, q)))  # the question stays readable where widgets do not render
+    for position, (q, buttons, out) in enumerate(_quiz_widgets(widgets), 1):
+        display(HTML(_question_html(position, q)))  # the question stays readable where widgets do not render
         display(widgets.VBox([buttons, out]))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import checker, close, fail, ok
+from ._common import array, diagnose, first_match
 
 try:  # threadpoolctl comes with scikit-learn (mlxtend's dependency); without it BLAS keeps its threads
     from threadpoolctl import threadpool_limits
@@ -51,12 +52,14 @@ _STEP_LOG_TOLERANCE = 0.5
 
 
 def _act(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    return {"linear": lambda z: z, "relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh}[name]
+    from ..diagnostics import activation_function  # here, not at the top: importing the checkers stays light
+
+    return activation_function(name)
 
 
 def reference_layer_stds(x: np.ndarray, std: float, depth: int, activation: str, rng: np.random.Generator, *,
                          pre_activation: bool = False, scale_is_variance: bool = False,
-                         include_input: bool = False) -> list[float]:
+                         include_input: bool = False, reuse_weights: bool = False) -> list[float]:
     """Per-layer activation std of ``h_l = f(h_{l-1} W_l)``, ``W_l = rng.normal(0, std, (width, width))``.
 
     ``h_0 = x`` (shape ``(n, width)``); one ``W_l`` is drawn per layer, in order, from
@@ -68,8 +71,9 @@ def reference_layer_stds(x: np.ndarray, std: float, depth: int, activation: str,
     f = _act(activation)
     out = [float(h.std())] if include_input else []
     scale = std**2 if scale_is_variance else std
+    w = rng.normal(0.0, scale, size=(width, width)) if reuse_weights else None
     for _ in range(depth):
-        z = h @ rng.normal(0.0, scale, size=(width, width))
+        z = h @ (w if reuse_weights else rng.normal(0.0, scale, size=(width, width)))
         h = f(z)
         out.append(float((z if pre_activation else h).std()))
     return out
@@ -83,14 +87,6 @@ def reference_depth_factor(std: float, fan_in: int, depth: int, activation: str)
     ``(fan_in std^2 c)^(depth/2)`` (Glorot & Bengio 2010, eq. 5-6; He et al. 2015, eq. 10).
     """
     return (fan_in * std**2 * _SECOND_MOMENT_FACTOR[activation]) ** (depth / 2)
-
-
-def _floats(got: Any) -> np.ndarray | None:
-    try:
-        arr = np.asarray(got, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        return None
-    return arr
 
 
 def _one_blas_thread() -> Any:
@@ -112,46 +108,73 @@ def check_layer_stds(layer_stds: Callable[..., Any]) -> tuple[bool, str]:
         return _check_layer_stds(layer_stds)
 
 
+def _flat(got: Any) -> np.ndarray | None:
+    values = array(got)
+    return None if values is None else values.ravel()
+
+
+def _drew_one_matrix(rng: np.random.Generator, width: int, seed: int) -> bool:
+    """True when ``rng`` (seeded ``seed``) has drawn exactly one ``width x width`` normal matrix."""
+    once = np.random.default_rng(seed)
+    once.normal(size=(width, width))
+    return rng.bit_generator.state == once.bit_generator.state
+
+
+def _layer_stds_verdict(got: np.ndarray, ref: Callable[..., np.ndarray], label: str, activation: str, std: float,
+                        drew_one: bool) -> str | None:
+    """None when ``got`` agrees with the reference in its statistics; else what is wrong."""
+    expected = ref()
+    advice = first_match([
+        (lambda: activation != "linear" and np.allclose(got, ref(pre_activation=True), rtol=1e-6),
+         f"for {label} you returned the std of z = h @ W, before the activation; apply {activation} and take the "
+         f"std of h = {activation}(z)."),
+        (lambda: np.allclose(got, ref(scale_is_variance=True), rtol=1e-6),
+         f"for {label} your weights have std {std**2:.4g}: rng.normal's second argument is the standard deviation, "
+         "not the variance."),
+        (lambda: np.allclose(got, ref("linear"), rtol=1e-6),
+         f"for {label} your numbers are those of a linear network: apply the activation after each product."),
+        (lambda: drew_one or np.allclose(got, ref(reuse_weights=True), rtol=1e-6),
+         f"for {label} you drew one W and used it in every layer: a network has a different weight matrix per "
+         "layer, so draw W = rng.normal(0, std, size=(width, width)) inside the loop, once per layer."),
+    ])
+    if advice:
+        return advice
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = abs(np.log(got[0]) - np.log(expected[0]))
+        steps = np.abs(np.diff(np.log(got)) - np.diff(np.log(expected)))
+    if first < _FIRST_LAYER_LOG_TOLERANCE and np.all(steps < _STEP_LOG_TOLERANCE):
+        return None
+    worst = 0 if not first < _FIRST_LAYER_LOG_TOLERANCE else int(np.argmax(np.nan_to_num(steps, nan=np.inf))) + 1
+    return (f"for {label} layer {worst + 1} has std {got[worst]:.4g}; the reference gives {expected[worst]:.4g}. "
+            "Draw W = rng.normal(0, std, size=(width, width)) in each layer, compute h = f(h @ W), and record "
+            "h.std().")
+
+
 def _check_layer_stds(layer_stds: Callable[..., Any]) -> tuple[bool, str]:
-    width, n, depth = 128, 256, 10
+    width, n, depth, seed = 128, 256, 10, 7
     x = np.random.default_rng(123).normal(size=(n, width))
     cases = [("relu", math.sqrt(2 / width)), ("tanh", 0.01), ("tanh", 1.0)]
     notes = []
     for activation, std in cases:
         def ref(activation: str = activation, std: float = std, **kw: Any) -> np.ndarray:
-            return np.asarray(reference_layer_stds(x, std, depth, activation, np.random.default_rng(7), **kw))
+            return np.asarray(reference_layer_stds(x, std, depth, activation, np.random.default_rng(seed), **kw))
 
-        got = _floats(layer_stds(x.copy(), std, depth, activation, np.random.default_rng(7)))
+        rng = np.random.default_rng(seed)
+        got = _flat(layer_stds(x.copy(), std, depth, activation, rng))
         label = f"{activation} with std = {std:.4g}"
         if got is None:
             return fail(f"for {label} your function did not return a list of numbers.")
-        expected = ref()
         if got.shape == (depth + 1,) and np.allclose(got, ref(include_input=True), rtol=1e-6):
             return fail(f"for {label} you returned {depth + 1} values: leave out the input; return the std of "
                         f"h_1 ... h_{depth}, one per layer.")
         if got.shape != (depth,):
             return fail(f"for {label} you returned {got.size} values; return one std per layer ({depth}).")
-        if np.allclose(got, expected, rtol=1e-6):
+        if np.allclose(got, ref(), rtol=1e-6):
             continue
-        if activation != "linear" and np.allclose(got, ref(pre_activation=True), rtol=1e-6):
-            return fail(f"for {label} you returned the std of z = h @ W, before the activation; apply "
-                        f"{activation} and take the std of h = {activation}(z).")
-        if np.allclose(got, ref(scale_is_variance=True), rtol=1e-6):
-            return fail(f"for {label} your weights have std {std**2:.4g}: rng.normal's second argument is the "
-                        "standard deviation, not the variance.")
-        if np.allclose(got, ref("linear"), rtol=1e-6):
-            return fail(f"for {label} your numbers are those of a linear network: apply the activation after "
-                        "each product.")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            first = abs(np.log(got[0]) - np.log(expected[0]))
-            steps = np.abs(np.diff(np.log(got)) - np.diff(np.log(expected)))
-        if first < _FIRST_LAYER_LOG_TOLERANCE and np.all(steps < _STEP_LOG_TOLERANCE):
-            notes.append(label)
-            continue
-        worst = 0 if not first < _FIRST_LAYER_LOG_TOLERANCE else int(np.argmax(np.nan_to_num(steps, nan=np.inf))) + 1
-        return fail(f"for {label} layer {worst + 1} has std {got[worst]:.4g}; the reference gives "
-                    f"{expected[worst]:.4g}. Draw W = rng.normal(0, std, size=(width, width)) in each layer, "
-                    "compute h = f(h @ W), and record h.std().")
+        wrong = _layer_stds_verdict(got, ref, label, activation, std, _drew_one_matrix(rng, width, seed))
+        if wrong:
+            return fail(wrong)
+        notes.append(label)
     summary = ("ReLU at sqrt(2/n) holds its scale, tanh at 0.01 vanishes geometrically, tanh at 1 saturates "
                "near |h| = 1.")
     if notes:
@@ -170,23 +193,24 @@ def check_depth_factor(depth_factor: Callable[..., Any]) -> tuple[bool, str]:
         label = f"std={std}, fan_in={n}, depth={depth}, {activation}"
         if close(got, expected, rtol=1e-6):
             continue
-        value = _floats(got)
+        value = _flat(got)
         if value is None or value.size != 1:
             return fail(f"for {label} you returned {got!r}; return one number.")
         v = float(value[0])
-        if close(v, expected**2, rtol=1e-6):
-            return fail(f"for {label} you returned {v:.4g}, the factor on the VARIANCE; the std changes by its "
-                        f"square root, {expected:.4g}.")
-        if activation == "relu" and close(v, reference_depth_factor(std, n, depth, "linear"), rtol=1e-6):
-            return fail(f"for {label} you returned {v:.4g}: ReLU zeroes half of a symmetric input, so each layer "
-                        f"multiplies E[h^2] by n std^2 / 2, not n std^2 (expected {expected:.4g}).")
-        if close(v, (n * std * _SECOND_MOMENT_FACTOR[activation]) ** (depth / 2), rtol=1e-6):
-            return fail(f"for {label} you used std where the variance std^2 belongs: Var(sum of n terms w x) = "
-                        f"n std^2 Var(x) (expected {expected:.4g}).")
-        if close(v, (n * std**2 * _SECOND_MOMENT_FACTOR[activation]) ** depth, rtol=1e-6):
-            return fail(f"for {label} you raised the per-layer factor to the power depth: that is the variance's "
-                        f"change; the std's is its square root (expected {expected:.4g}).")
-        return fail(f"for {label} you returned {v:.4g}; expected {expected:.4g} = (n std^2 c)^(depth/2).")
+        c = _SECOND_MOMENT_FACTOR[activation]
+        return fail(f"for {label} " + (diagnose(v, expected, [
+            (expected**2, f"you returned {v:.4g}, the factor on the VARIANCE; the std changes by its square root, "
+                          f"{expected:.4g}."),
+            (reference_depth_factor(std, n, depth, "linear"),
+             f"you returned {v:.4g}: ReLU zeroes half of a symmetric input, so each layer multiplies E[h^2] by "
+             f"n std^2 / 2, not n std^2 (expected {expected:.4g})."),
+            ((n * std * c) ** (depth / 2), f"you used std where the variance std^2 belongs: Var(sum of n terms w x) = "
+                                           f"n std^2 Var(x) (expected {expected:.4g})."),
+            ((n * std**2 * c) ** depth, f"you raised the per-layer factor to the power depth: that is the variance's "
+                                        f"change; the std's is its square root (expected {expected:.4g})."),
+            ((n * std**2 * c) ** 0.5, f"you returned {v:.4g}, what ONE layer does to the std; {depth} layers multiply "
+                                      f"it {depth} times: raise it to the power depth (expected {expected:.4g})."),
+        ], rtol=1e-6) or f"you returned {v:.4g}; expected {expected:.4g} = (n std^2 c)^(depth/2)."))
     return ok("std = 0.1 is a factor of 11.8 after 20 ReLU layers of 256 units, 0.01 a factor of 1e-5 after 10 "
               "layers of 512: no fixed std suits every width and depth.")
 
@@ -199,7 +223,7 @@ def check_uniform_limit(uniform_limit: Callable[[float], Any]) -> tuple[bool, st
         got = uniform_limit(std)
         if close(got, expected):
             continue
-        value = _floats(got)
+        value = _flat(got)
         if value is None or value.size != 1:
             return fail(f"for std = {std} you returned {got!r}; return one number, the bound a.")
         v = float(value[0])

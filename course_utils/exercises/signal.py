@@ -19,6 +19,7 @@ layers, checked against a measurement too).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import checker, close, fail, ok
+from ._common import check_cases, diagnose, first_match, number
 
 __all__ = [
     "PROFILE_LABELS",
@@ -36,19 +38,6 @@ __all__ = [
     "check_glorot_limit",
     "check_relu_depth_std",
 ]
-
-
-def _number(value: Any, what: str) -> float | str:
-    """``value`` as a float, or the sentence saying why it is not one number."""
-    if isinstance(value, bool):
-        return f"{what} should be a number; got the bool {value}."
-    array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
-    if array is None or array.dtype.kind not in "biuf":
-        return f"{what} should be a number; got {type(value).__name__} {value!r:.60}."
-    if array.size != 1:
-        return (f"{what} should be one number; got an array of shape {array.shape}. "
-                "Reduce it (e.g. with .max()) to a single value.")
-    return float(array.reshape(()))
 
 
 # ------------------------------------------------------------------ notebook 01
@@ -63,6 +52,50 @@ _ROWS_ADVICE = ("you returned {got:.4g}, the largest difference between *rows*. 
                 "unit's incoming weights are a column, kernel[:, j]; the answer here is {expected:.4g}. "
                 "(A PyTorch weight is (units, inputs): pass weight.T.)")
 
+# The usual wrong answers, as what each computes from a kernel, and the advice when a learner's answers
+# are that computation's on every case. The third case separates the ones the first two cannot.
+_UNIT_MISTAKES: tuple[tuple[Callable[[np.ndarray], float], str], ...] = (
+    (lambda k: float(np.max(k.max(axis=0) - k.min(axis=0))), _ROWS_ADVICE),
+    (lambda k: float(k.max() - k.min()),
+     "you returned {got:.4g}, max - min over the whole kernel: that compares weights of different inputs too. "
+     "Compare the units input by input: per row, max minus min, then the largest of those ({expected:.4g})."),
+    (lambda k: float(np.max(np.abs(np.diff(k, axis=1)))),
+     "you returned {got:.4g}, the largest difference between *neighbouring* units (j and j + 1); the two most "
+     "different units need not sit side by side. Compare every pair: per row, max minus min ({expected:.4g})."),
+    (lambda k: float(np.max(np.abs(k - k[:, :1]))),
+     "you returned {got:.4g}: you compared every unit with unit 0 only; two other units can differ more. "
+     "Compare every pair: per row, max minus min ({expected:.4g})."),
+    (lambda k: float(np.max(np.abs(k[:, -1] - k[:, 0]))),
+     "you returned {got:.4g}: you compared the first and the last unit only. Compare every pair: per row, max "
+     "minus min ({expected:.4g})."),
+    (lambda k: float(np.mean(np.abs(k[:, :, None] - k[:, None, :]))),
+     "you returned {got:.4g}, an average difference; the question is the *largest* one ({expected:.4g}): a "
+     "single differing weight is enough to break the symmetry."),
+)
+
+
+def _unit_cases() -> list[tuple[np.ndarray, float, str]]:
+    """(kernel, rtol, what to say when only this case is wrong): identical units, one differing weight, random."""
+    rng = np.random.default_rng(2010)  # any fixed seed: the cases must be the same on every run
+    same = np.tile(rng.normal(size=(6, 1)), (1, 4)).astype(np.float32)  # 4 identical units
+    # three units that differ by one weight; rows are the inputs, columns the units
+    small = np.array([[0.5, 0.5, 0.5], [0.1, -0.3, 0.1], [0.2, 0.2, 0.2], [0.4, 0.4, 0.4]], dtype=np.float32)
+    big = rng.normal(size=(50, 20))
+    # units 1 and 3 differ most (0.6 on input 0): not neighbours, and neither is the first unit
+    apart = np.array([[0.3, 0.6, 0.35, 0.0], [0.1, 0.15, 0.1, 0.12], [-0.2, -0.2, -0.25, -0.2],
+                      [0.45, 0.5, 0.45, 0.5]])
+    return [
+        (same, 1e-3, "for a kernel whose 4 columns (units) are identical you returned {got:.4g}; it should be "
+                     "exactly 0. Compare each unit's column with the others, input by input."),
+        (small, 1e-3, "for this 4x3 kernel (units 0 and 1 differ by 0.4 on input 1) you returned {got:.4g}; "
+                      "expected {expected:.4g}."),
+        (big, 1e-6, "right on the small cases, but for a random 50x20 kernel you returned {got:.6g} instead of "
+                    "{expected:.6g}. Do you look at every input (row) and every pair of units?"),
+        (apart, 1e-6, "for a 4x4 kernel whose most different units are 1 and 3 (0.6 apart on input 0) you "
+                      "returned {got:.4g}; expected {expected:.4g}. Do you look at every input (row) and every "
+                      "pair of units?"),
+    ]
+
 
 @checker("largest difference between hidden units")
 def check_max_unit_difference(max_unit_difference: Callable[[np.ndarray], float]) -> tuple[bool, str]:
@@ -74,43 +107,28 @@ def check_max_unit_difference(max_unit_difference: Callable[[np.ndarray], float]
     when every unit has the same incoming weights (the symmetry of a constant
     initialization).
     """
-    rng = np.random.default_rng(2010)  # any fixed seed: the cases must be the same on every run
-    same = np.tile(rng.normal(size=(6, 1)), (1, 4)).astype(np.float32)  # 4 identical units
-    got = _number(max_unit_difference(same.copy()), "your function's result")
-    if isinstance(got, str):
-        return fail(got)
-    if got != 0.0:
-        if close(got, float(np.max(same.max(axis=0) - same.min(axis=0)))):
-            return fail(_ROWS_ADVICE.format(got=got, expected=0.0))
-        return fail(f"for a kernel whose 4 columns (units) are identical you returned {got:.4g}; it should be "
-                    "exactly 0. Compare each unit's column with the others, input by input.")
-    # three units that differ by one weight; rows are the inputs, columns the units
-    kernel = np.array([[0.5, 0.5, 0.5], [0.1, -0.3, 0.1], [0.2, 0.2, 0.2], [0.4, 0.4, 0.4]], dtype=np.float32)
-    expected = _max_unit_difference(kernel)  # 0.4, between units 0 and 1 on input 1
-    got = _number(max_unit_difference(kernel.copy()), "your function's result")
-    if isinstance(got, str):
-        return fail(got)
-    by_rows = float(np.max(kernel.max(axis=0) - kernel.min(axis=0)))
-    if close(got, by_rows) and not close(by_rows, expected):
-        return fail(_ROWS_ADVICE.format(got=got, expected=expected))
-    if close(got, -expected) or got < 0:
+    cases = _unit_cases()
+    answers = []
+    for kernel, _, _ in cases:
+        got = number(max_unit_difference(kernel.copy()))
+        if isinstance(got, str):
+            return fail(got + (" Reduce it (e.g. with .max()) to a single value." if "shape" in got else ""))
+        answers.append(got)
+    wrong = [i for i, ((kernel, rtol, _), got) in enumerate(zip(cases, answers, strict=True))
+             if not close(got, _max_unit_difference(kernel), rtol=rtol)]
+    if not wrong:
+        return ok("units are columns in Keras layout; 0 means every unit computes the same function.")
+    kernel, _, otherwise = cases[wrong[0]]
+    got, expected = answers[wrong[0]], _max_unit_difference(kernel)
+    if got < 0:
         return fail(f"you returned {got:.4g}; a difference between units is a distance, never negative. "
                     "Take the absolute value (or max minus min).")
-    if not close(got, expected):
-        mean_diff = float(np.mean(np.abs(kernel[:, :, None] - kernel[:, None, :])))
-        if close(got, mean_diff, rtol=1e-2):
-            return fail(f"you returned {got:.4g}, an average difference; the question is the *largest* one "
-                        f"({expected:.4g}): a single differing weight is enough to break the symmetry.")
-        return fail(f"for this 4x3 kernel (units 0 and 1 differ by 0.4 on input 1) you returned {got:.4g}; "
-                    f"expected {expected:.4g}.")
-    big = rng.normal(size=(50, 20))
-    got = _number(max_unit_difference(big.copy()), "your function's result")
-    if isinstance(got, str):
-        return fail(got)
-    if not close(got, _max_unit_difference(big), rtol=1e-6):
-        return fail(f"right on the small cases, but for a random 50x20 kernel you returned {got:.6g} instead of "
-                    f"{_max_unit_difference(big):.6g}. Do you look at every input (row) and every pair of units?")
-    return ok("units are columns in Keras layout; 0 means every unit computes the same function.")
+
+    def fits(mistake: Callable[[np.ndarray], float]) -> bool:  # a mistake is named when it gives every answer
+        return all(close(g, mistake(k), rtol=1e-2) for (k, _, _), g in zip(cases, answers, strict=True))
+
+    advice = first_match((functools.partial(fits, mistake), text) for mistake, text in _UNIT_MISTAKES)
+    return fail((advice or otherwise).format(got=got, expected=expected))
 
 
 #: The three answers :func:`check_diagnose_profile` accepts.
@@ -120,11 +138,29 @@ PROFILE_LABELS = ("vanishing", "exploding", "stable")
 def _diagnose(stds: Any) -> str:
     """The rule the exercise states: last/first < 0.1 vanishing, > 10 or not finite exploding, else stable."""
     stds = np.asarray(stds, dtype=np.float64)
-    if not np.isfinite(stds).all() or stds[-1] > 10 * stds[0]:
+    return _verdict(stds, stds[-1], stds[-1], stds[0])
+
+
+def _verdict(stds: np.ndarray, high: float, low: float, reference: float) -> str:
+    """Exploding when not finite or ``high > 10 reference``, vanishing when ``low < reference / 10``."""
+    if not np.isfinite(stds).all() or high > 10 * reference:
         return "exploding"
-    if stds[-1] < 0.1 * stds[0]:
-        return "vanishing"
-    return "stable"
+    return "vanishing" if low < 0.1 * reference else "stable"
+
+
+# The usual wrong rules, each with the advice for an answer that only it gives on a case; the cases after
+# the first five each separate one of them from the right rule.
+_PROFILE_MISTAKES: tuple[tuple[Callable[[np.ndarray], str], str], ...] = (
+    (lambda s: _verdict(s, s[-1], s[-1], 1.0),
+     "You compared the last std with fixed numbers (10 and 0.1); the rule compares it with the FIRST layer's: "
+     "a profile that stays at 1e-3 (or 1e3) in every layer keeps its scale -- stable."),
+    (lambda s: _verdict(s, s.max(), s.min(), s[0]),
+     "You used the largest or the smallest std over all layers; the rule asks where the signal ends: the LAST "
+     "layer against the first. A profile that dips (or peaks) and comes back is stable."),
+    (lambda s: _verdict(s, s[-1], s[-1], s[1]),
+     "You compared the last layer with stds[1], the SECOND layer; the first layer is stds[0] (Python counts "
+     "from 0)."),
+)
 
 
 @checker("vanishing, exploding or stable")
@@ -135,7 +171,9 @@ def check_diagnose_profile(diagnose_profile: Callable[[Any], str]) -> tuple[bool
     overflowed) or the last std is more than 10 times the first,
     ``"vanishing"`` when it is less than a tenth of the first, else ``"stable"``.
     The profiles include measured ones from
-    :func:`course_utils.diagnostics.signal_propagation`.
+    :func:`course_utils.diagnostics.signal_propagation`, and ones on which the
+    usual wrong rules (fixed thresholds, the largest or smallest layer, the
+    second layer for the first) give another answer.
     """
     from .. import diagnostics
 
@@ -146,13 +184,19 @@ def check_diagnose_profile(diagnose_profile: Callable[[Any], str]) -> tuple[bool
         "he_normal, relu": diagnostics.signal_propagation(
             "he_normal", "relu", depth, 64, n_samples=64).query("depth > 0")["std"].to_numpy(),
     }
+    wobble = 1.0 + 0.05 * np.sin(np.arange(12))
     # random_normal's default std is 0.05 (Keras); width 64 keeps 64 * 0.05^2 = 0.16 per layer: vanishing.
     cases = [
         ("a profile falling from 1 to 1e-6", np.geomspace(1.0, 1e-6, 12)),
         ("a profile growing from 1 to 1e4", np.geomspace(1.0, 1e4, 12)),
-        ("a flat profile around 0.8", 0.8 + 0.05 * np.sin(np.arange(12))),
+        ("a flat profile around 0.8", 0.8 * wobble),
         ("a profile that overflowed to inf", np.array([1.0, 30.0, 9e2, 3e4, np.inf, np.nan])),
         ("a profile that stays between 0.5 and 2 times the first layer", np.array([2.0, 1.5, 1.2, 1.1, 1.0])),
+        ("a flat profile around 1e-3", 1e-3 * wobble),
+        ("a flat profile around 1e3", 1e3 * wobble),
+        ("a profile that dips to 0.02 and comes back to 0.9", np.array([1.0, 0.3, 0.05, 0.02, 0.1, 0.5, 0.9])),
+        ("a profile that peaks at 30 and comes back to 1.2", np.array([1.0, 5.0, 30.0, 12.0, 2.0, 1.2])),
+        ("a profile whose first layer is 20 times the others", np.array([1.0, 0.05, 0.05, 0.04, 0.05])),
         *[(f"the measured profile of {name}", stds) for name, stds in measured.items()],
     ]
     for what, stds in cases:
@@ -167,15 +211,22 @@ def check_diagnose_profile(diagnose_profile: Callable[[Any], str]) -> tuple[bool
             return fail(f"for {what} you answered {answer!r}. Activations that overflow to inf (and then NaN, "
                         "since inf - inf = NaN) are the extreme of exploding: check np.isfinite first, "
                         "because every comparison with NaN is False.")
-        ratio = stds[-1] / stds[0]
-        return fail(f"for {what} (last/first = {ratio:.3g}) you answered {answer!r}; the rule gives {expected!r}. "
-                    "Compare the last layer's std with the first one's: below 0.1 is vanishing, above 10 exploding.")
+        advice = first_match((rule(stds) == answer, text) for rule, text in _PROFILE_MISTAKES)
+        return fail(f"for {what} (last/first = {stds[-1] / stds[0]:.3g}) you answered {answer!r}; the rule gives "
+                    f"{expected!r}. " + (advice or "Compare the last layer's std with the first one's: below 0.1 is "
+                                                   "vanishing, above 10 exploding."))
     return ok("comparing the last layer with the first (and checking for inf/NaN) tells the three apart.")
 
 
 def _separate(a: Any, b: Any) -> bool:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return bool(a.min() > b.max() or b.min() > a.max())
+
+
+_SIGNIFICANCE_ADVICE = ("A significance test (a t-test, Mann-Whitney) asks another question -- is the difference of "
+                        "the means larger than the noise? -- and its answer depends on a threshold and on n. The "
+                        "exercise's test is simpler: compare the worst run of one set with the best run of the "
+                        "other, in both directions.")
 
 
 @checker("are two sets of runs clearly apart?")
@@ -185,7 +236,9 @@ def check_runs_separate(runs_separate: Callable[[Any, Any], bool]) -> tuple[bool
     With 5 seeds each, two sets of runs that do not differ at all come out
     fully separated with probability 2 / C(10, 5) = 2/252 = 0.8% (a
     permutation test), so complete separation is strong evidence; overlap
-    means the difference may be seed noise.
+    means the difference may be seed noise. The last two cases tell
+    separation from a significance test: an overlapping pair whose t-test is
+    significant (p = 0.002), and a separated one whose t-test is not (p = 0.10).
     """
     cases = [
         ("A = [0.91, 0.92, 0.93, 0.90, 0.92], B = [0.85, 0.86, 0.84, 0.88, 0.87]",
@@ -198,6 +251,13 @@ def check_runs_separate(runs_separate: Callable[[Any, Any], bool]) -> tuple[bool
          "the means differ (0.890 vs 0.874) but the runs overlap"),
         ("A = [0.80, 0.82, 0.81], B = [0.80, 0.78, 0.79]", [0.80, 0.82, 0.81], [0.80, 0.78, 0.79],
          "the worst run of A ties the best run of B (0.80): a tie is not a separation"),
+        ("A = [0.91, 0.92, 0.93, 0.94, 0.89], B = [0.80, 0.81, 0.82, 0.83, 0.90]",
+         [0.91, 0.92, 0.93, 0.94, 0.89], [0.80, 0.81, 0.82, 0.83, 0.90],
+         "B's best run (0.90) beats A's worst (0.89): the runs overlap, though a t-test calls the means "
+         f"different (p = 0.002). {_SIGNIFICANCE_ADVICE}"),
+        ("A = [0.95, 0.99, 0.91], B = [0.90, 0.50, 0.70]", [0.95, 0.99, 0.91], [0.90, 0.50, 0.70],
+         "every run of A beats every run of B, though with 3 noisy runs a t-test finds no significant "
+         f"difference (p = 0.10). {_SIGNIFICANCE_ADVICE}"),
     ]
     for what, a, b, why in cases:
         answer = runs_separate(np.array(a), np.array(b))
@@ -206,13 +266,13 @@ def check_runs_separate(runs_separate: Callable[[Any, Any], bool]) -> tuple[bool
         expected = _separate(a, b)
         if bool(answer) == expected:
             continue
-        if not expected and np.mean(a) != np.mean(b):
-            return fail(f"for {what} you returned {bool(answer)}; expected {expected} because {why}. Comparing "
-                        "means is not enough: compare the worst run of one with the best run of the other.")
-        if expected and np.mean(a) < np.mean(b):
-            return fail(f"for {what} you returned {bool(answer)}; expected True: {why}. Check both "
-                        "min(a) > max(b) and min(b) > max(a).")
-        return fail(f"for {what} you returned {bool(answer)}; expected {expected}: {why}.")
+        head = f"for {what} you returned {bool(answer)}; expected {expected}"
+        return fail(first_match([
+            ("t-test" in why, f"{head}: {why}"),
+            (not expected and np.mean(a) != np.mean(b), f"{head} because {why}. Comparing means is not enough: "
+                                                        "compare the worst run of one with the best run of the other."),
+            (expected and np.mean(a) < np.mean(b), f"{head}: {why}. Check both min(a) > max(b) and min(b) > max(a)."),
+        ]) or f"{head}: {why}.")
     return ok("complete separation of 5 runs against 5 happens by chance with probability 2/252 = 0.8%.")
 
 
@@ -224,6 +284,28 @@ def _output_variance(n_in: int, var_w: float, mean_x: float, var_x: float) -> fl
     return n_in * var_w * (var_x + mean_x**2)
 
 
+def _output_variance_advice(n_in: int, var_w: float, mean_x: float, var_x: float, got: float, expected: float) -> str:
+    """What to tell a learner whose variance for these arguments is ``got``, not ``expected``."""
+    second_moment = var_x + mean_x**2
+    one_term = (f", the variance of ONE product w_i x_i; the output sums n_in = {n_in} independent such terms, and "
+                "variances of independent terms add up.")
+    as_std = (": it looks like a standard deviation was used where a variance belongs. var_w is already a "
+              "variance.")
+    advice = diagnose(got, expected, [
+        (n_in * var_w * var_x, f" = n_in Var(w) Var(x); expected {expected:.4g}. With inputs of non-zero mean, "
+                               "Var(w x) = Var(w) E[x^2] and E[x^2] = Var(x) + mean_x^2 (this is why ReLU outputs, "
+                               "whose mean is not zero, need the second moment)."),
+        (var_w * second_moment, one_term),
+        (var_w * var_x, one_term),
+        (n_in**2 * var_w * second_moment, ": n_in appears squared. Variances of independent terms add (n_in of "
+                                          "them), it is the *standard deviations* that do not."),
+        (n_in * math.sqrt(var_w) * second_moment, as_std),
+        (n_in * math.sqrt(var_w * var_x), as_std),
+    ])
+    return (f"for n_in={n_in}, var_w={var_w:.4g}, mean_x={mean_x}, var_x={var_x} you returned {got:.4g}"
+            + (advice or f"; expected n_in Var(w) (Var(x) + mean_x^2) = {expected:.4g}."))
+
+
 @checker("variance of a linear layer's output")
 def check_output_variance(output_variance: Callable[[int, float, float, float], float]) -> tuple[bool, str]:
     """Check ``output_variance(n_in, var_w, mean_x, var_x)`` = ``n_in * var_w * (var_x + mean_x**2)``.
@@ -233,33 +315,37 @@ def check_output_variance(output_variance: Callable[[int, float, float, float], 
     independent terms add up (He et al. 2015, eq. 7).
     """
     cases = [(784, 0.01, 0.0, 1.0), (256, 2 / 256, 0.0, 0.25), (512, 1 / 512, 0.5, 0.25), (100, 0.02, 0.4, 0.1)]
-    for n_in, var_w, mean_x, var_x in cases:
-        got = _number(output_variance(n_in, var_w, mean_x, var_x), "your function's result")
-        if isinstance(got, str):
-            return fail(got)
-        expected = _output_variance(n_in, var_w, mean_x, var_x)
-        if close(got, expected):
-            continue
-        args = f"n_in={n_in}, var_w={var_w:.4g}, mean_x={mean_x}, var_x={var_x}"
-        if mean_x and close(got, n_in * var_w * var_x):
-            return fail(f"for {args} you returned {got:.4g} = n_in Var(w) Var(x); expected {expected:.4g}. With inputs "
-                        "of non-zero mean, Var(w x) = Var(w) E[x^2] and E[x^2] = Var(x) + mean_x^2 "
-                        "(this is why ReLU outputs, whose mean is not zero, need the second moment).")
-        if close(got, var_w * (var_x + mean_x**2)) or close(got, var_w * var_x):
-            return fail(f"for {args} you returned {got:.4g}, the variance of ONE product w_i x_i; the output sums "
-                        f"n_in = {n_in} independent such terms, and variances of independent terms add up.")
-        if close(got, n_in**2 * var_w * (var_x + mean_x**2)):
-            return fail(f"for {args} you returned {got:.4g}: n_in appears squared. Variances of independent terms add "
-                        "(n_in of them), it is the *standard deviations* that do not.")
-        if close(got, n_in * math.sqrt(var_w) * (var_x + mean_x**2)) or close(got, n_in * math.sqrt(var_w * var_x)):
-            return fail(f"for {args} you returned {got:.4g}: it looks like a standard deviation was used where a "
-                        "variance belongs. var_w is already a variance.")
-        return fail(f"for {args} you returned {got:.4g}; expected n_in Var(w) (Var(x) + mean_x^2) = {expected:.4g}.")
+    wrong = check_cases(output_variance, _output_variance, cases, _output_variance_advice)
+    if wrong:
+        return fail(wrong)
     return ok("Var(y) = n_in Var(w) E[x^2]; for zero-mean inputs E[x^2] = Var(x).")
 
 
 def _glorot_limit(fan_in: int, fan_out: int) -> float:
     return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def _glorot_limit_advice(fan_in: int, fan_out: int, got: float, expected: float) -> str:
+    """What to tell a learner whose limit for these fans is ``got``, not ``expected``."""
+    total = fan_in + fan_out
+    variance = "That is a variance; take the square root."
+    fan_out_only = "You used fan_out only (the backward condition); Glorot uses both fans."
+    factor = "Check the factor: Var(w) = 2/(fan_in + fan_out), and a = sqrt(3 Var(w))."
+    advice = diagnose(got, expected, [
+        (math.sqrt(2.0 / total), "That is the *standard deviation* sqrt(2/(fan_in+fan_out)); U(-a, a) has variance "
+                                 "a^2/3, so the limit is sqrt(3) times the std."),
+        (6.0 / total, variance),
+        (2.0 / total, variance),
+        (math.sqrt(3.0 / fan_in), "sqrt(3/fan_in) is LeCun uniform (fan_in only, the forward condition); Glorot "
+                                  "averages the forward and backward conditions: 2/(fan_in + fan_out)."),
+        (math.sqrt(6.0 / fan_in), "sqrt(6/fan_in) is He uniform (for ReLU); Glorot uses fan_in + fan_out."),
+        (math.sqrt(3.0 / fan_out), fan_out_only),
+        (math.sqrt(6.0 / fan_out), fan_out_only),
+        (math.sqrt(3.0 / total), factor),
+        (math.sqrt(12.0 / total), factor),
+    ])
+    where = f"for fan_in={fan_in}, fan_out={fan_out} you returned {got:.4g}; Glorot uniform gives {expected:.4g}"
+    return f"{where}. {advice}" if advice else f"{where}."
 
 
 @checker("Glorot's uniform limit")
@@ -269,29 +355,9 @@ def check_glorot_limit(glorot_limit: Callable[[int, int], float]) -> tuple[bool,
     ``U(-a, a)`` has variance ``a^2 / 3``; Glorot & Bengio (2010, eq. 16)
     choose ``Var(w) = 2 / (fan_in + fan_out)``, hence ``a = sqrt(6 / (fan_in + fan_out))``.
     """
-    for fan_in, fan_out in [(784, 256), (256, 10), (100, 100)]:
-        got = _number(glorot_limit(fan_in, fan_out), "your function's result")
-        if isinstance(got, str):
-            return fail(got)
-        expected = _glorot_limit(fan_in, fan_out)
-        if close(got, expected):
-            continue
-        where = f"for fan_in={fan_in}, fan_out={fan_out} you returned {got:.4g}; Glorot uniform gives {expected:.4g}"
-        if close(got, math.sqrt(2.0 / (fan_in + fan_out))):
-            return fail(f"{where}. That is the *standard deviation* sqrt(2/(fan_in+fan_out)); U(-a, a) has variance "
-                        "a^2/3, so the limit is sqrt(3) times the std.")
-        if close(got, 6.0 / (fan_in + fan_out)) or close(got, 2.0 / (fan_in + fan_out)):
-            return fail(f"{where}. That is a variance; take the square root.")
-        if close(got, math.sqrt(3.0 / fan_in)):
-            return fail(f"{where}. sqrt(3/fan_in) is LeCun uniform (fan_in only, the forward condition); Glorot "
-                        "averages the forward and backward conditions: 2/(fan_in + fan_out).")
-        if close(got, math.sqrt(6.0 / fan_in)):
-            return fail(f"{where}. sqrt(6/fan_in) is He uniform (for ReLU); Glorot uses fan_in + fan_out.")
-        if close(got, math.sqrt(3.0 / fan_out)) or close(got, math.sqrt(6.0 / fan_out)):
-            return fail(f"{where}. You used fan_out only (the backward condition); Glorot uses both fans.")
-        if close(got, math.sqrt(3.0 / (fan_in + fan_out))) or close(got, math.sqrt(12.0 / (fan_in + fan_out))):
-            return fail(f"{where}. Check the factor: Var(w) = 2/(fan_in + fan_out), and a = sqrt(3 Var(w)).")
-        return fail(f"{where}.")
+    wrong = check_cases(glorot_limit, _glorot_limit, [(784, 256), (256, 10), (100, 100)], _glorot_limit_advice)
+    if wrong:
+        return fail(wrong)
     return ok("a = sqrt(6 / (fan_in + fan_out)) gives Var(w) = a^2/3 = 2 / (fan_in + fan_out).")
 
 
@@ -299,6 +365,25 @@ def _relu_depth_std(depth: int, width: int, weight_std: float, input_std: float)
     """Std of z_depth in a bias-free ReLU MLP: Var(z_1) = n s^2 Var(x), then Var(z_l) = n s^2 Var(z_{l-1}) / 2."""
     gain = width * weight_std**2
     return input_std * math.sqrt(gain) * math.sqrt(gain / 2.0) ** (depth - 1)
+
+
+def _relu_depth_std_advice(depth: int, width: int, s: float, input_std: float, got: float, expected: float) -> str:
+    """What to tell a learner whose std for this network is ``got``, not ``expected``."""
+    g = width * s**2
+    advice = diagnose(got, expected, [
+        (input_std * math.sqrt(g / 2) ** depth, "You halved the variance at the first layer too: layer 1 sees the "
+                                                "input x, which has not been through a ReLU; only layers 2..depth "
+                                                "see relu(z)."),
+        (input_std * math.sqrt(g) ** depth, "A ReLU zeroes the negative half: E[relu(z)^2] = Var(z)/2, so each layer "
+                                            "after the first multiplies the variance by n s^2 / 2, not n s^2."),
+        (expected / input_std, "Did you leave out input_std? Var(z_1) = n s^2 input_std^2."),
+        (expected**2, "That is the variance; the question asks for the standard deviation."),
+        (input_std * (width * s) ** 0.5 * ((width * s) / 2) ** ((depth - 1) / 2),
+         "Use the weight *variance* s^2 (not s) in n Var(w)."),
+    ])
+    return (f"for depth={depth}, width={width}, weight_std={s:.4g}, input_std={input_std} you returned {got:.4g}; "
+            f"expected {expected:.4g}. " + (advice or "Build it layer by layer: Var(z_1) = n s^2 input_std^2, then "
+                                                      "multiply by n s^2 / 2."))
 
 
 @checker("std after depth ReLU layers")
@@ -315,33 +400,12 @@ def check_relu_depth_std(relu_depth_std: Callable[[int, int, float, float], floa
     from .. import diagnostics, initializers
 
     cases = [(1, 256, 0.05, 1.0), (10, 256, 0.0884, 1.0), (10, 100, 0.1, 2.0), (20, 256, math.sqrt(2 / 256), 0.5)]
-    for depth, width, s, input_std in cases:
-        got = _number(relu_depth_std(depth, width, s, input_std), "your function's result")
-        if isinstance(got, str):
-            return fail(got)
-        expected = _relu_depth_std(depth, width, s, input_std)
-        if close(got, expected, rtol=1e-6):
-            continue
-        g = width * s**2
-        where = (f"for depth={depth}, width={width}, weight_std={s:.4g}, input_std={input_std} you returned "
-                 f"{got:.4g}; expected {expected:.4g}")
-        if close(got, input_std * math.sqrt(g / 2) ** depth):
-            return fail(f"{where}. You halved the variance at the first layer too: layer 1 sees the input x, "
-                        "which has not been through a ReLU; only layers 2..depth see relu(z).")
-        if close(got, input_std * math.sqrt(g) ** depth):
-            return fail(f"{where}. A ReLU zeroes the negative half: E[relu(z)^2] = Var(z)/2, so each layer after "
-                        "the first multiplies the variance by n s^2 / 2, not n s^2.")
-        if input_std != 1.0 and close(got, expected / input_std):
-            return fail(f"{where}. Did you leave out input_std? Var(z_1) = n s^2 input_std^2.")
-        if close(got, expected**2):
-            return fail(f"{where}. That is the variance; the question asks for the standard deviation.")
-        if close(got, input_std * (width * s) ** 0.5 * ((width * s) / 2) ** ((depth - 1) / 2)):
-            return fail(f"{where}. Use the weight *variance* s^2 (not s) in n Var(w).")
-        return fail(f"{where}. Build it layer by layer: Var(z_1) = n s^2 input_std^2, then multiply by n s^2 / 2.")
+    wrong = check_cases(relu_depth_std, _relu_depth_std, cases, _relu_depth_std_advice, rtol=1e-6)
+    if wrong:
+        return fail(wrong)
     depth, width, s = 10, 256, 0.1
     predicted = float(relu_depth_std(depth, width, s, 1.0))
     measured = float(diagnostics.signal_propagation(
         initializers.get("random_normal", std=s), "relu", depth, width, n_samples=512).loc[depth, "preact_std"])
     return ok(f"for 10 layers of 256 units with std 0.1 you predict {predicted:.3g}; measured {measured:.3g} "
               "(the rest is finite-width noise).")
-

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import checker, close, fail, ok
+from ._common import diagnose, first_match, number
 
 __all__ = [
     "reference_relu_mlp_gradients",
@@ -115,6 +116,38 @@ def _same(got: dict[str, np.ndarray], ref: dict[str, np.ndarray], keys: tuple[st
 # ----------------------------------------------------------------- checkers
 
 
+def _gradients(relu_mlp_gradients: Callable[..., Any], seed: int, *, zero_w1: bool) -> tuple[Any, ...] | str:
+    """The learner's gradients on :func:`_problem` ``(seed, zero_w1)``, the problem and the reference; or what is wrong."""
+    problem = _problem(seed, zero_w1=zero_w1)
+    got = _as_grads(relu_mlp_gradients(*(a.copy() for a in problem)))
+    if isinstance(got, str):
+        return got
+    ref = reference_relu_mlp_gradients(*problem)
+    for k in _GRAD_KEYS:
+        if got[k].shape != ref[k].shape:
+            hint = " (transposed?)" if got[k].shape == ref[k].shape[::-1] else ""
+            return (f"d{k} has shape {got[k].shape}{hint}; a gradient has the shape of its parameter, "
+                    f"{k}.shape = {ref[k].shape}.")
+    return got, ref, problem
+
+
+def _random_w1_mistake(got: dict[str, np.ndarray], ref: dict[str, np.ndarray], problem: tuple) -> str:
+    """Advice for gradients that are wrong with random weights."""
+    return first_match([
+        (lambda: _same(got, reference_relu_mlp_gradients(*problem, batch_mean=False)),
+         f"your gradients are {problem[0].shape[0]} times too large: L is the MEAN over the batch, so ds = "
+         "(p - onehot(y)) / n."),
+        (lambda: _same(got, reference_relu_mlp_gradients(*problem, relu_mask=False)),
+         "dW1 and db1 ignore the ReLU: multiply dh by relu'(z1) = (z1 > 0) to get dz1."),
+        (lambda: _same(got, ref, ("W2", "b2")),
+         "dW2 and db2 are right, dW1 or db1 are not: dh = ds @ W2.T, dz1 = dh * (z1 > 0), dW1 = x.T @ dz1, "
+         "db1 = dz1.sum(axis=0)."),
+        (lambda: _same(got, ref, ("b2",)),
+         "db2 is right but dW2 is not: dW2 = h.T @ ds with h = relu(x @ W1 + b1) (after the ReLU)."),
+    ]) or ("the output-layer gradients are off already: ds = (softmax(s) - onehot(y)) / n, db2 = ds.sum(axis=0), "
+           "dW2 = h.T @ ds.")
+
+
 @checker("ReLU network gradients by hand")
 def check_relu_mlp_gradients(relu_mlp_gradients: Callable[..., Any]) -> tuple[bool, str]:
     """Check ``relu_mlp_gradients(x, y, W1, b1, W2, b2) -> {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}``.
@@ -122,37 +155,19 @@ def check_relu_mlp_gradients(relu_mlp_gradients: Callable[..., Any]) -> tuple[bo
     Cases: random ``W1`` (against :func:`reference_relu_mlp_gradients`), then ``W1 = 0``, where
     the right answer is ``dW1 = 0``, ``db1 = 0``, ``dW2 = 0`` and only ``db2`` is non-zero.
     """
-    x, y, W1, b1, W2, b2 = _problem(0, zero_w1=False)
-    got = _as_grads(relu_mlp_gradients(x.copy(), y.copy(), W1.copy(), b1.copy(), W2.copy(), b2.copy()))
-    if isinstance(got, str):
-        return fail(got)
-    ref = reference_relu_mlp_gradients(x, y, W1, b1, W2, b2)
-    for k in _GRAD_KEYS:
-        if got[k].shape != ref[k].shape:
-            hint = " (transposed?)" if got[k].shape == ref[k].shape[::-1] else ""
-            return fail(f"d{k} has shape {got[k].shape}{hint}; a gradient has the shape of its parameter, "
-                        f"{k}.shape = {ref[k].shape}.")
+    read = _gradients(relu_mlp_gradients, 0, zero_w1=False)
+    if isinstance(read, str):
+        return fail(read)
+    got, ref, problem = read
     if not _same(got, ref):
-        if _same(got, reference_relu_mlp_gradients(x, y, W1, b1, W2, b2, batch_mean=False)):
-            return fail(f"your gradients are {x.shape[0]} times too large: L is the MEAN over the batch, "
-                        "so ds = (p - onehot(y)) / n.")
-        if _same(got, reference_relu_mlp_gradients(x, y, W1, b1, W2, b2, relu_mask=False)):
-            return fail("dW1 and db1 ignore the ReLU: multiply dh by relu'(z1) = (z1 > 0) to get dz1.")
-        if _same(got, ref, ("W2", "b2")):
-            return fail("dW2 and db2 are right, dW1 or db1 are not: dh = ds @ W2.T, dz1 = dh * (z1 > 0), "
-                        "dW1 = x.T @ dz1, db1 = dz1.sum(axis=0).")
-        if _same(got, ref, ("b2",)):
-            return fail("db2 is right but dW2 is not: dW2 = h.T @ ds with h = relu(x @ W1 + b1) (after the ReLU).")
-        return fail("the output-layer gradients are off already: ds = (softmax(s) - onehot(y)) / n, "
-                    "db2 = ds.sum(axis=0), dW2 = h.T @ ds.")
+        return fail(_random_w1_mistake(got, ref, problem))
 
-    x, y, W1, b1, W2, b2 = _problem(1, zero_w1=True)
-    got = _as_grads(relu_mlp_gradients(x.copy(), y.copy(), W1.copy(), b1.copy(), W2.copy(), b2.copy()))
-    if isinstance(got, str):
-        return fail(got)
-    ref = reference_relu_mlp_gradients(x, y, W1, b1, W2, b2)
+    read = _gradients(relu_mlp_gradients, 1, zero_w1=True)
+    if isinstance(read, str):
+        return fail(read)
+    got, ref, problem = read
     if not _same(got, ref):
-        if _same(got, reference_relu_mlp_gradients(x, y, W1, b1, W2, b2, relu_grad_at_zero=1.0)):
+        if _same(got, reference_relu_mlp_gradients(*problem, relu_grad_at_zero=1.0)):
             return fail("with W1 = 0 every z1 is exactly 0 and your ReLU derivative there is 1 (z1 >= 0?). "
                         "PyTorch and TensorFlow use relu'(0) = 0 -- use (z1 > 0) -- and that is exactly why "
                         "a zero hidden layer gets no gradient.")
@@ -183,15 +198,10 @@ def reference_first_step(activation: str, hidden: str, output: str) -> set[str]:
     W1 = np.zeros((d, k)) if hidden == "zeros" else rng.normal(0, 0.5, size=(d, k))
     W2 = np.zeros((k, c)) if output == "zeros" else rng.normal(0, 0.5, size=(k, c))
     b1, b2 = np.zeros(k), np.zeros(c)
+    from ..diagnostics import activation_function  # here, not at the top: importing the checkers stays light
+
     z1 = x @ W1 + b1
-    if activation == "relu":
-        h, slope = np.maximum(z1, 0), (z1 > 0).astype(float)  # relu'(0) = 0, as in both frameworks
-    elif activation == "tanh":
-        h = np.tanh(z1)
-        slope = 1 - h**2
-    else:
-        h = 1 / (1 + np.exp(-z1))
-        slope = h * (1 - h)
+    h, slope = activation_function(activation)(z1), activation_function(activation, derivative=True)(z1)
     p = _softmax(h @ W2 + b2)
     ds = p.copy()
     ds[np.arange(n), y] -= 1
@@ -226,7 +236,7 @@ def _why(name: str, activation: str, hidden: str, output: str, should: bool) -> 
                 "predictions already match the labels' frequencies.")
     if name == "W2":
         if hidden == "zeros":
-            return (f"dW2 = h^T ds, and with W1 = 0 every h = {activation}(0) = {f0:g}: W2 {gets} a gradient"
+            return (f"dW2 = h^T ds, and with W1 = 0 every h = {activation}(0) = {f0:g}: W2 {gets} gradient"
                     + (" (h = 0 blocks it)." if not should else " (h is not 0: every row gets the same one)."))
         return "dW2 = h^T ds with h = f(x W1) non-zero for random W1: W2 gets a gradient."
     # W1 and b1: dz1 = (ds W2^T) * f'(z1)
@@ -234,7 +244,7 @@ def _why(name: str, activation: str, hidden: str, output: str, should: bool) -> 
         return f"d{name} is built from ds W2^T, and W2 = 0 makes it zero: {name} gets NO gradient at the first step."
     if hidden == "zeros":
         return (f"d{name} = ... (ds W2^T) * {activation}'(z1), and with W1 = 0 every z1 is 0 where "
-                f"{activation}'(0) = {df0:g}: {name} {gets} a gradient.")
+                f"{activation}'(0) = {df0:g}: {name} {gets} gradient.")
     return f"with random W1 and W2, ds W2^T and {activation}'(z1) are non-zero: {name} gets a gradient."
 
 
@@ -273,22 +283,17 @@ def check_initial_loss(initial_loss: Callable[[int], Any]) -> tuple[bool, str]:
     """Check ``initial_loss(n_classes)`` = ``ln(n_classes)``: zero logits give uniform softmax probabilities."""
     for n in (10, 2, 100):
         expected = math.log(n)
-        got = initial_loss(n)
+        raw = initial_loss(n)
+        got = number(raw)
+        if isinstance(got, str):
+            return fail(f"for {n} classes you returned {raw!r}; with zero logits softmax gives every class 1/{n}.")
         if close(got, expected):
             continue
-        value = float(got) if isinstance(got, (int, float, np.floating, np.integer)) else got
-        if isinstance(value, float):
-            if close(value, math.log10(n)):
-                return fail(f"for {n} classes you returned {value:.4g} = log10({n}); cross-entropy uses the "
-                            f"natural log: ln({n}) = {expected:.4g}.")
-            if close(value, math.log2(n)):
-                return fail(f"for {n} classes you returned {value:.4g} = log2({n}) (bits); the frameworks' "
-                            f"cross-entropy uses the natural log: ln({n}) = {expected:.4g}.")
-            if close(value, 1 / n):
-                return fail(f"for {n} classes you returned 1/{n}, the probability of each class; the loss is "
-                            f"-ln(1/{n}) = {expected:.4g}.")
-            if close(value, -expected):
-                return fail(f"for {n} classes you returned {value:.4g}: the sign is off; the loss is "
-                            f"-ln p = -ln(1/{n}) = +{expected:.4g}.")
-        return fail(f"for {n} classes you returned {got!r}; with zero logits softmax gives every class 1/{n}.")
+        return fail(f"for {n} classes you returned " + (diagnose(got, expected, [
+            (math.log10(n), f"{got:.4g} = log10({n}); cross-entropy uses the natural log: ln({n}) = {expected:.4g}."),
+            (math.log2(n), f"{got:.4g} = log2({n}) (bits); the frameworks' cross-entropy uses the natural log: "
+                           f"ln({n}) = {expected:.4g}."),
+            (1 / n, f"1/{n}, the probability of each class; the loss is -ln(1/{n}) = {expected:.4g}."),
+            (-expected, f"{got:.4g}: the sign is off; the loss is -ln p = -ln(1/{n}) = +{expected:.4g}."),
+        ]) or f"{got!r}; with zero logits softmax gives every class 1/{n}."))
     return ok("ln(10) = 2.3026: a zero last layer starts every prediction uniform, with no class preferred.")
