@@ -168,7 +168,9 @@ def parse_section(text: str) -> tuple[str, list[list[str]], str]:
     start = next((i for i, line in enumerate(lines) if line.strip() == HEADING), None)
     if start is None:
         return text, [], ""
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    # The section ends at the next heading or at the next benchmark's start marker (the line above its heading):
+    # stopping only at "## " swallowed that marker, and the other writer then appended a second section.
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "<!-- "))), len(lines))
     rows = []
     for line in lines[start + 1 : end]:
         match = _ROW.match(line.strip())
