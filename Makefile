@@ -48,8 +48,8 @@ book: setup
 
 # The student edition in student/ (solutions replaced by stubs with hints); notebooks/ is the instructor edition.
 student: setup
-	$(PY) -m course_utils.editions check
-	$(PY) -m course_utils.editions student student
+	$(PY) -m tools.editions check
+	$(PY) -m tools.editions student student
 
 # Speed and memory benchmarks; each writes its own section of bench/RESULTS.md.
 bench: setup
@@ -65,7 +65,7 @@ memcheck: setup
 	$(PY) bench/memcheck.py --profile quick --taskset 0 $(MEMCHECK_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check course_utils tests bench
+	$(VENV)/bin/ruff check course_utils tests bench tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache build _build student .cache
