@@ -2,7 +2,7 @@
 
 Runs each notebook in ``notebooks/`` with nbclient (a fresh ``python3`` kernel
 per notebook, working directory ``notebooks/`` as under nbval, or the repo root
-with ``--cwd root`` as ``make book`` does), samples the resident memory (RSS) of
+with ``--cwd root``), samples the resident memory (RSS) of
 the kernel process *and its children* every ``--interval`` seconds with psutil,
 and records per notebook the peak RSS and the wall time in the section
 ``## Notebook memory and time`` of ``bench/RESULTS.md``. Only that section is
