@@ -41,15 +41,16 @@ notebooks: setup
 test: setup
 	$(TEST_ENV) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# The executed course as a static site in _build/html (profile from COURSE_PROFILE, default full);
-# e.g. make book COURSE_PROFILE=quick BOOK_ARGS="--jobs 2".
+# The executed course as a static site in _build/html, built by Jupyter Book 1 (_config.yml, _toc.yml)
+# in the profile COURSE_PROFILE says (default full); e.g. make book COURSE_PROFILE=quick.
+# tools/book.py gives the kernels their environment (no MPLBACKEND, COURSE_PROGRESS=0) and fails on a cell error.
 book: setup
-	TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0 $(PY) -m course_utils.book $(BOOK_ARGS)
+	TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0 $(PY) -m tools.book $(BOOK_ARGS)
 
 # The student edition in student/ (solutions replaced by stubs with hints); notebooks/ is the instructor edition.
 student: setup
-	$(PY) -m course_utils.editions check
-	$(PY) -m course_utils.editions student student
+	$(PY) -m tools.editions check
+	$(PY) -m tools.editions student student
 
 # Speed and memory benchmarks; each writes its own section of bench/RESULTS.md.
 bench: setup
@@ -65,7 +66,7 @@ memcheck: setup
 	$(PY) bench/memcheck.py --profile quick --taskset 0 $(MEMCHECK_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check course_utils tests bench
+	$(VENV)/bin/ruff check course_utils tests bench tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache build _build student .cache

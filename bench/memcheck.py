@@ -2,7 +2,7 @@
 
 Runs each notebook in ``notebooks/`` with nbclient (a fresh ``python3`` kernel
 per notebook, working directory ``notebooks/`` as under nbval, or the repo root
-with ``--cwd root`` as ``make book`` does), samples the resident memory (RSS) of
+with ``--cwd root``), samples the resident memory (RSS) of
 the kernel process *and its children* every ``--interval`` seconds with psutil,
 and records per notebook the peak RSS and the wall time in the section
 ``## Notebook memory and time`` of ``bench/RESULTS.md``. Only that section is
@@ -168,7 +168,9 @@ def parse_section(text: str) -> tuple[str, list[list[str]], str]:
     start = next((i for i, line in enumerate(lines) if line.strip() == HEADING), None)
     if start is None:
         return text, [], ""
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    # The section ends at the next heading or at the next benchmark's start marker (the line above its heading):
+    # stopping only at "## " swallowed that marker, and the other writer then appended a second section.
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "<!-- "))), len(lines))
     rows = []
     for line in lines[start + 1 : end]:
         match = _ROW.match(line.strip())

@@ -23,8 +23,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import course_utils.exercises
-from course_utils import editions
 from course_utils.exercises import STUB_MARKER
+from tools import editions
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob(editions.NOTEBOOK_GLOB))
@@ -252,7 +252,7 @@ def test_check_notebook_finds_each_rule_broken(tmp_path):
         "02_bad.ipynb cell 6: has '### BEGIN/END SOLUTION' but is not tagged 'solution'.",
         "02_bad.ipynb cell 7: '### BEGIN SOLUTION' is never closed.",
     ]
-    result = subprocess.run([sys.executable, "-m", "course_utils.editions", "check", str(good), str(bad)],
+    result = subprocess.run([sys.executable, "-m", "tools.editions", "check", str(good), str(bad)],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 1 and result.stdout.count("02_bad.ipynb") == 5
 
@@ -292,7 +292,7 @@ def test_student_exercises_say_not_done_yet_and_instructor_passes(tmp_path):
 
 
 def test_make_student_cli(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "course_utils.editions", "student", str(tmp_path / "s")],
+    result = subprocess.run([sys.executable, "-m", "tools.editions", "student", str(tmp_path / "s")],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "s").glob("*.ipynb")) == [p.name for p in NOTEBOOKS]

@@ -1,4 +1,4 @@
-"""Student and instructor editions of the notebooks.
+"""Student and instructor editions of the notebooks (a build tool: learners never import it).
 
 The notebooks in ``notebooks/`` are the instructor (solution) edition. In a
 cell tagged ``solution`` the code between ``### BEGIN SOLUTION`` and
@@ -18,9 +18,9 @@ hint instead of crashing (the nbgrader convention, without nbgrader)::
 The next code cell calls the exercise's checker,
 ``exercises.<topic>.check_he_std(my_he_std)``.
 
-``python -m course_utils.editions student [OUT]`` writes the student edition
+``python -m tools.editions student [OUT]`` writes the student edition
 (default ``student/``; ``make student`` calls it); the instructor edition is
-``notebooks/`` itself. ``python -m course_utils.editions check`` lists every
+``notebooks/`` itself. ``python -m tools.editions check`` lists every
 exercise that breaks these rules (see :func:`check_notebook`).
 """
 
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import nbformat
 
-from .config import repo_root
-from .exercises import STUB_MARKER
+from course_utils.config import repo_root
+from course_utils.exercises import STUB_MARKER
 
 __all__ = [
     "SOLUTION_TAG",
@@ -188,7 +188,7 @@ def check_notebook(path: Path | str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.editions", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.editions", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     student = sub.add_parser("student", help="write the student edition")
     student.add_argument("out", nargs="?", default=None, help="output folder (default: student/)")
