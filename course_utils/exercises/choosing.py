@@ -323,10 +323,9 @@ def signal_decades(frame: Any) -> float:
     """Reference for :func:`check_decades_off`: max(|log10 forward|, |log10 backward|) of a
     ``diagnostics.signal_propagation`` frame (layers 1..L; forward = preact_std L / 1,
     backward = weight_grad_std 1 / L)."""
-    layers = frame[frame["depth"] >= 1]
-    forward = float(layers["preact_std"].iloc[-1] / layers["preact_std"].iloc[0])
-    backward = float(layers["weight_grad_std"].iloc[0] / layers["weight_grad_std"].iloc[-1])
-    return max(abs(math.log10(forward)), abs(math.log10(backward)))
+    from .. import diagnostics
+
+    return diagnostics.signal_ratios(frame, forward="preact_std", backward="weight_grad_std")["decades"]
 
 
 @checker("decades off")

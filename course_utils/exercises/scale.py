@@ -52,7 +52,7 @@ _STEP_LOG_TOLERANCE = 0.5
 
 
 def _act(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    from ..diagnostics import activation_function  # here, not at the top: importing the checkers stays light
+    from ..activations import numpy_function as activation_function
 
     return activation_function(name)
 

@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..diagnostics import SELU_ALPHA, SELU_SCALE, activation_function  # SELU's constants: Klambauer et al. 2017
+from ..activations import SELU_ALPHA, SELU_SCALE  # SELU's constants: Klambauer et al. 2017
+from ..activations import numpy_function as activation_function
 from ..initializers import TRUNCATED_NORMAL_STD  # std of a unit normal truncated to +-2 (Keras's cut)
 from . import checker, close, fail, ok
 from ._common import check_cases, diagnose, generator_advice, pair, shaped_array
