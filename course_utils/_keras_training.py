@@ -35,17 +35,49 @@ from . import config, frameworks
 from .training import (
     ADAM_EPSILON,
     ADAMW_WEIGHT_DECAY,
+    KERAS_STEPS_PER_EXECUTION,
     MOMENTUM,
     RMSPROP_RHO,
     VAL_BATCH_SIZE,
     History,
     _Bar,
     _Data,
-    _ends_with_softmax,
     _grad_groups,
 )
 
-__all__ = ["fused_adam_classes", "train_keras"]
+__all__ = ["ends_with_softmax", "fused_adam_classes", "output_shape", "predict", "run", "settings", "weight_params"]
+
+
+def output_shape(model: Any, x: np.ndarray) -> tuple[Any, ...] | None:
+    """The model's output shape, batch axis as None (None where Keras does not know it yet)."""
+    try:
+        return tuple(model.output_shape)
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+
+
+def ends_with_softmax(model: Any) -> bool:
+    """True when the model outputs probabilities (built with output_activation="softmax")."""
+    layers = getattr(model, "layers", [])
+    return bool(layers) and type(layers[-1]).__name__ == "Softmax"
+
+
+def weight_params(layer: Any) -> list[Any]:
+    """A weight layer's weight matrices (not biases, not a Bayesian layer's rho)."""
+    return [w for w in layer.trainable_weights if len(w.shape) >= 2 and "rho" not in w.path]
+
+
+def settings(model: Any, x: np.ndarray, batch_size: int, steps: int, steps_per_execution: int | None,
+             threads: int | None) -> dict[str, Any]:
+    """This run's framework settings for ``History.config``: TensorFlow's thread pool is fixed when it
+    starts (``COURSE_THREADS``), and a graph call runs a block of steps."""
+    return {"threads": config.n_threads(), "steps_per_execution": min(steps, steps_per_execution or
+                                                                      KERAS_STEPS_PER_EXECUTION)}
+
+
+def predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The model's outputs in inference mode."""
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
 def _keras_optimizer(keras: Any, name: str, lr: float) -> Any:
     opt = keras.optimizers
@@ -204,11 +236,12 @@ def _prepare_keras_run(model: Any, d: _Data) -> None:
             metrics.build(d.y[:1], np.zeros((1, *shape[1:]), dtype=np.float32))  # shapes only, no forward pass
 
 
-def train_keras(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
+def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
+    """Train ``model`` as ``hist.config`` says, filling ``hist`` (the Keras half of :func:`training.train`)."""
     keras = frameworks.keras()
     cfg = hist.config
     config.set_seed(cfg["seed"])
-    probs = _ends_with_softmax(model, "keras")
+    probs = ends_with_softmax(model)
     if cfg["loss"] == "cross_entropy":
         loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
         metrics = ["accuracy"]

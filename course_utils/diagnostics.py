@@ -178,7 +178,7 @@ def _trace(model: Any, fw: str, x: Any, y: Any = None, loss: str | None = None) 
         y = np.asarray(y)
         if y.ndim < 1 or len(y) != len(x):
             raise ValueError(f"x and y must hold the same number of samples; got x {x.shape} and y {y.shape}.")
-    return (_trace_keras if fw == "keras" else _trace_torch)(model, x, y, loss)
+    return _TRACE[fw](model, x, y, loss)
 
 
 def _group(records: Sequence[tuple[Any, Any, str | None]], weight_ids: dict[int, str]) -> list[_Layer]:
@@ -370,6 +370,9 @@ def _trace_torch(model: Any, x: np.ndarray, y: np.ndarray | None, loss: str | No
     if y is not None:
         model.zero_grad(set_to_none=True)  # leave no gradients behind to leak into a later optimiser step
     return traced, loss_value
+
+
+_TRACE = {"keras": _trace_keras, "torch": _trace_torch}  # one function name, one per framework
 
 
 # ------------------------------------------------------------- public: models
@@ -610,6 +613,71 @@ def _propagate_numpy(x: np.ndarray, kernels: Sequence[np.ndarray], activation: s
     return rows
 
 
+def _autograd_keras(x: np.ndarray, act: Callable[[Any], Any], g_top32: np.ndarray, depth: int, init: Any, seed: int,
+                   kernels: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    """Keras/TensorFlow autograd of the deep linear-then-activation stack: gradients, pre-activations, activations."""
+    width = x.shape[1]
+    keras = frameworks.keras()
+    import tensorflow as tf  # loaded by frameworks.keras(); the tape is TensorFlow's
+
+    config.set_seed(seed)
+    layers = []
+    for i in range(depth):
+        # a distinct int seed per layer, because Keras's int-seeded draws repeat on every call;
+        # 1_000_003 (a prime) keeps the seeds of neighbouring `seed` values apart
+        kernel_init = "zeros" if kernels is not None else init.to_keras(seed=(seed * 1_000_003 + i) % 2**31)
+        dense = keras.layers.Dense(width, use_bias=False, kernel_initializer=kernel_init)
+        dense.build((None, width))
+        if kernels is not None:
+            dense.kernel.assign(np.asarray(kernels[i], dtype=np.float32))
+        layers.append(dense)
+    xt = tf.convert_to_tensor(x.astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        h, zs, hs = xt, [], []
+        for dense in layers:
+            z = dense(h)
+            h = act(z)
+            zs.append(z)
+            hs.append(h)
+        objective = tf.reduce_sum(h * g_top32)
+    grads = tape.gradient(objective, [xt, *zs, *hs, *[d.kernel for d in layers]])
+    g_x, g_z, g_h, g_w = grads[0], grads[1: 1 + depth], grads[1 + depth: 1 + 2 * depth], grads[1 + 2 * depth:]
+    return [np.asarray(t) for t in (g_x, *g_z, *g_h, *g_w, *zs, *hs)]
+
+
+def _autograd_torch(x: np.ndarray, act: Callable[[Any], Any], g_top32: np.ndarray, depth: int, init: Any, seed: int,
+                   kernels: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    """PyTorch autograd of the same stack, in the same order as :func:`_autograd_keras`."""
+    width = x.shape[1]
+    torch = frameworks.torch()
+    generator = torch.Generator().manual_seed(seed)
+    linears = []
+    for i in range(depth):
+        lin = torch.nn.Linear(width, width, bias=False)
+        with torch.no_grad():
+            if kernels is not None:
+                lin.weight.copy_(torch.as_tensor(np.asarray(kernels[i], dtype=np.float32).T))
+            else:
+                init.apply_torch_(lin.weight, generator=generator)
+        linears.append(lin)
+    xt = torch.as_tensor(x.astype(np.float32)).requires_grad_(True)
+    h, zs, hs = xt, [], []
+    for lin in linears:
+        z = lin(h)
+        h = act(z)
+        z.retain_grad()
+        h.retain_grad()
+        zs.append(z)
+        hs.append(h)
+    (h * torch.as_tensor(g_top32)).sum().backward()
+    g_w = [lin.weight.grad.T for lin in linears]  # back to Keras layout (in, out)
+    return [t.detach().numpy() for t in (xt.grad, *[z.grad for z in zs], *[h.grad for h in hs], *g_w, *zs, *hs)]
+
+
+_AUTOGRAD = {"keras": _autograd_keras, "torch": _autograd_torch}  # one function name, one per framework
+
+
 def _propagate_framework(framework: str, x: np.ndarray, activation: str, g_top: np.ndarray, *, depth: int,
                          init: Any = None, seed: int = 0, kernels: Sequence[np.ndarray] | None = None,
                          ) -> list[dict[str, float]]:
@@ -621,61 +689,9 @@ def _propagate_framework(framework: str, x: np.ndarray, activation: str, g_top: 
     ``kernels`` (Keras layout ``(in, out)``) when given, which lets tests
     compare autograd with the hand-written NumPy backward pass weight for weight.
     """
-    width = x.shape[1]
     act = activations.framework_op(framework, activation)
     g_top32 = g_top.astype(np.float32)
-    if framework == "keras":
-        keras = frameworks.keras()
-        import tensorflow as tf  # loaded by frameworks.keras(); the tape is TensorFlow's
-
-        config.set_seed(seed)
-        layers = []
-        for i in range(depth):
-            # a distinct int seed per layer, because Keras's int-seeded draws repeat on every call;
-            # 1_000_003 (a prime) keeps the seeds of neighbouring `seed` values apart
-            kernel_init = "zeros" if kernels is not None else init.to_keras(seed=(seed * 1_000_003 + i) % 2**31)
-            dense = keras.layers.Dense(width, use_bias=False, kernel_initializer=kernel_init)
-            dense.build((None, width))
-            if kernels is not None:
-                dense.kernel.assign(np.asarray(kernels[i], dtype=np.float32))
-            layers.append(dense)
-        xt = tf.convert_to_tensor(x.astype(np.float32))
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            h, zs, hs = xt, [], []
-            for dense in layers:
-                z = dense(h)
-                h = act(z)
-                zs.append(z)
-                hs.append(h)
-            objective = tf.reduce_sum(h * g_top32)
-        grads = tape.gradient(objective, [xt, *zs, *hs, *[d.kernel for d in layers]])
-        g_x, g_z, g_h, g_w = grads[0], grads[1: 1 + depth], grads[1 + depth: 1 + 2 * depth], grads[1 + 2 * depth:]
-        arrays = [np.asarray(t) for t in (g_x, *g_z, *g_h, *g_w, *zs, *hs)]
-    else:
-        torch = frameworks.torch()
-        generator = torch.Generator().manual_seed(seed)
-        linears = []
-        for i in range(depth):
-            lin = torch.nn.Linear(width, width, bias=False)
-            with torch.no_grad():
-                if kernels is not None:
-                    lin.weight.copy_(torch.as_tensor(np.asarray(kernels[i], dtype=np.float32).T))
-                else:
-                    init.apply_torch_(lin.weight, generator=generator)
-            linears.append(lin)
-        xt = torch.as_tensor(x.astype(np.float32)).requires_grad_(True)
-        h, zs, hs = xt, [], []
-        for lin in linears:
-            z = lin(h)
-            h = act(z)
-            z.retain_grad()
-            h.retain_grad()
-            zs.append(z)
-            hs.append(h)
-        (h * torch.as_tensor(g_top32)).sum().backward()
-        g_w = [lin.weight.grad.T for lin in linears]  # back to Keras layout (in, out)
-        arrays = [t.detach().numpy() for t in (xt.grad, *[z.grad for z in zs], *[h.grad for h in hs], *g_w, *zs, *hs)]
+    arrays = _AUTOGRAD[framework](x, act, g_top32, depth, init, seed, kernels)
     g_x, rest = arrays[0], arrays[1:]
     g_z, g_h, g_w, zs, hs = (rest[k * depth: (k + 1) * depth] for k in range(5))
     rows = [_input_row(x, g_x)]

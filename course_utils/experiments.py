@@ -38,7 +38,6 @@ from ._validation import check_choice, check_int
 __all__ = [
     "sweep",
     "run_key",
-    "clear_cache",
     "summarize",
     "compare",
     "curves",
@@ -341,16 +340,6 @@ def summarize(table, by: Sequence[str] | str, metric: str, *, confidence: float 
     half = t * out["std"] / out["count"] ** 0.5
     out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
     return out
-
-
-def clear_cache() -> int:
-    """Delete every cached experiment result; returns how many were removed."""
-    folder = _cache_folder()
-    removed = 0
-    for path in folder.glob("*.json"):
-        path.unlink()
-        removed += 1
-    return removed
 
 
 def compare(table, column: str, a: Any, b: Any, metric: str, *, pair_on: Sequence[str] | str = "seed",

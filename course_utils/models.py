@@ -421,7 +421,7 @@ def _realise_keras(spec: Sequence[LayerSpec], seed: int, model_name: str) -> Any
     return keras.Sequential(layers, name=model_name)
 
 
-def _realise_torch(spec: Sequence[LayerSpec], seed: int) -> Any:
+def _realise_torch(spec: Sequence[LayerSpec], seed: int, model_name: str) -> Any:
     nn = frameworks.torch().nn
     g = _torch_generator(seed)
     mods: list[tuple[str, Any]] = []
@@ -446,10 +446,13 @@ def _realise_torch(spec: Sequence[LayerSpec], seed: int) -> Any:
     return _finish_torch(nn.Sequential(OrderedDict(mods)), tuple(spec[0].size))
 
 
+_REALISE = {"keras": _realise_keras, "torch": _realise_torch}  # one function name, one per framework
+
+
 def _realise(fw: str, spec: Sequence[LayerSpec], seed: int, model_name: str) -> Any:
     """Build ``spec`` (its first entry the input) in framework ``fw``, drawing every weight from ``seed``."""
     config.set_seed(seed)
-    return _realise_keras(spec, seed, model_name) if fw == "keras" else _realise_torch(spec, seed)
+    return _REALISE[fw](spec, seed, model_name)
 
 
 def _dense_stack(widths: Sequence[int], act: str, init: Any, bias_init: Any, *, dropout: float = 0.0,
@@ -880,8 +883,8 @@ def _bayesian_from_spec(fw: str, ls: LayerSpec, seed: int) -> Any:
 def bayesian_layers(model: Any, framework: str | None = None) -> list[tuple[str, Any]]:
     """The Bayesian (variational) layers of a model, in order, as ``(name, layer)``."""
     fw = framework or frameworks.framework_of(model)
-    cls = _keras_classes().BayesianDense if fw == "keras" else _torch_classes().BayesianLinear
-    return [(name, layer) for name, layer in weight_layers(model, fw) if isinstance(layer, cls)]
+    # BayesianDense and BayesianLinear, alike: a layer whose weights are a distribution has a KL term
+    return [(name, layer) for name, layer in weight_layers(model, fw) if callable(getattr(layer, "kl", None))]
 
 
 def kl_divergence(model: Any) -> Any:

@@ -1,7 +1,11 @@
 """``train(model, data, ...) -> History``: one call, one result type, for Keras and PyTorch models.
 
 The notebooks compare initializations by their learning curves, in both
-frameworks, over several seeds; this module makes that one line and fast:
+frameworks, over several seeds; this module makes that one line and fast.
+It validates the arguments and the data once, decides the framework once,
+and hands the run to that framework's path -- ``_keras_training`` or
+``_torch_training``, one set of function names written once per framework,
+as Keras writes its backends:
 
 * **Keras** models train through ``model.fit`` -- tuned: many steps per
   execution (``steps_per_execution``: one graph call runs a block of steps, so
@@ -24,10 +28,10 @@ frameworks default differently are set explicitly (see the constants below).
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -245,28 +249,6 @@ def _check_y(name: str, y: Any, n: int, out_shape: tuple[Any, ...] | None, loss:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def _output_shape(model: Any, fw: str, x: np.ndarray) -> tuple[Any, ...] | None:
-    """The model's output shape, batch axis as None; for PyTorch by one forward pass on two examples
-    (in eval mode and without gradients, so no random state is touched)."""
-    if fw == "keras":
-        try:
-            return tuple(model.output_shape)
-        except (AttributeError, ValueError, RuntimeError):
-            return None
-    torch = frameworks.torch()
-    try:
-        with frameworks.eval_mode(model), torch.no_grad():
-            out = model(torch.from_numpy(x[:2]))
-    except (RuntimeError, ValueError, TypeError, IndexError) as err:
-        shape = getattr(model, "input_shape", None)
-        want = f"inputs of shape {_fmt_shape(shape)}" if shape else "other inputs"
-        raise ValueError(f"x_train of shape {x.shape} does not fit this model, which expects {want}: {err}") from None
-    if isinstance(out, (tuple, list)):
-        raise TypeError("train() needs a model that returns one tensor (logits); this one returns a "
-                        f"{type(out).__name__}.")
-    return (None, *out.shape[1:])
-
-
 def forward_macs(model: Any, x: Any) -> int:
     """Multiply-adds of one PyTorch forward pass per example, from the weight layers' shapes.
 
@@ -310,7 +292,7 @@ def _prepare(model: Any, fw: str, data: Any, loss: str, validation: bool) -> _Da
     x, y, xv, yv = _unpack(data)
     expected = frameworks.input_shape_of(model, fw)
     x = _check_x("x_train", x, expected)
-    out_shape = _output_shape(model, fw, x)
+    out_shape = _path(fw).output_shape(model, x)
     y = _check_y("y_train", y, len(x), out_shape, loss)
     if validation and xv is not None and yv is not None:
         xv = _check_x("x_val", xv, expected)
@@ -375,28 +357,19 @@ class _Bar:
 # ---------------------------------------------------------------------- helpers
 
 
-def _ends_with_softmax(model: Any, fw: str) -> bool:
-    """True when the model outputs probabilities (built with output_activation="softmax")."""
-    if fw == "torch":
-        mods = list(model.modules())
-        return type(mods[-1]).__name__ == "Softmax" if mods else False
-    layers = getattr(model, "layers", [])
-    return bool(layers) and type(layers[-1]).__name__ == "Softmax"
+def _path(fw: str) -> Any:
+    """The framework's training path: ``_keras_training`` or ``_torch_training``, one set of function
+    names (``output_shape``, ``ends_with_softmax``, ``weight_params``, ``settings``, ``run``, ``predict``)
+    written once per framework, as Keras writes its backends."""
+    return importlib.import_module(f"._{fw}_training", __package__)
 
 
 def _grad_groups(model: Any, fw: str) -> list[tuple[str, list[Any]]]:
     """Per weight layer, the parameters whose gradient norm is recorded: weight matrices, not biases,
     not a Bayesian layer's rho."""
-    out = []
-    for name, layer in frameworks.weight_layers(model, fw):
-        if fw == "torch":
-            params = [p for pname, p in layer.named_parameters(recurse=False)
-                      if p.ndim >= 2 and "rho" not in pname and p.requires_grad]
-        else:
-            params = [w for w in layer.trainable_weights if len(w.shape) >= 2 and "rho" not in w.path]
-        if params:
-            out.append((name, params))
-    return out
+    weight_params = _path(fw).weight_params
+    groups = [(name, weight_params(layer)) for name, layer in frameworks.weight_layers(model, fw)]
+    return [(name, params) for name, params in groups if params]
 
 
 def _set_kl_weights(model: Any, fw: str, n_train: int) -> list[tuple[Any, Any]]:
@@ -491,23 +464,17 @@ def train(
     d = _prepare(model, fw, data, loss, validation)
     n = len(d.x)
     steps = math.ceil(n / batch_size)
+    path = _path(fw)
     cfg = {
         "framework": fw, "label": label, "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
         "lr": lr, "seed": seed, "loss": loss, "n_train": n, "n_val": 0 if d.x_val is None else len(d.x_val),
-        "steps_per_epoch": steps,
-        "threads": config.n_threads() if fw == "keras" else (threads or torch_threads_for(model, d.x, batch_size)),
+        "steps_per_epoch": steps, **path.settings(model, d.x, batch_size, steps, steps_per_execution, threads),
     }
     hist = History(framework=fw, config=cfg)
     bar = _Bar(show, epochs * steps, label or f"{fw} {optimizer}")
     restore = _set_kl_weights(model, fw, n)
     try:
-        if fw == "keras":
-            from ._keras_training import train_keras
-
-            cfg["steps_per_execution"] = min(steps, steps_per_execution or KERAS_STEPS_PER_EXECUTION)
-            train_keras(model, d, hist, bar, record_steps, record_grad_norms)
-        else:
-            _train_torch(model, d, hist, bar, record_steps, record_grad_norms)
+        path.run(model, d, hist, bar, record_steps, record_grad_norms)
     finally:
         bar.close()
         for layer, value in restore:
@@ -516,137 +483,6 @@ def train(
     hist.epoch = list(range(1, epochs + 1))
     cfg["seconds_total"] = float(sum(hist.seconds_per_epoch))
     return hist
-
-
-# ---------------------------------------------------------------------- PyTorch
-
-
-def _torch_optimizer(torch: Any, name: str, params: list[Any], lr: float) -> Any:
-    optim = torch.optim
-    # fused: one kernel per update for all parameters (about 5x less CPU than the default per-parameter
-    # loop for Adam on the 784-512-10 MLP); RMSprop has no fused CPU kernel, so multi-tensor foreach.
-    fused = {"fused": True}
-    return {
-        "sgd": lambda: optim.SGD(params, lr=lr, **fused),
-        "momentum": lambda: optim.SGD(params, lr=lr, momentum=MOMENTUM, **fused),
-        "adam": lambda: optim.Adam(params, lr=lr, eps=ADAM_EPSILON, **fused),
-        "adamw": lambda: optim.AdamW(params, lr=lr, eps=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY, **fused),
-        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=RMSPROP_RHO, foreach=True),
-    }[name]()
-
-
-def _torch_loss_fn(torch: Any, loss: str, probs: bool) -> Any:
-    F = torch.nn.functional
-    if loss == "mse":
-        return F.mse_loss
-    if probs:  # the model ends in a softmax: cross-entropy on log-probabilities
-        return lambda out, y: F.nll_loss(torch.log(out.clamp_min(1e-12)).flatten(0, -2), y.flatten())
-    return lambda out, y: F.cross_entropy(out.flatten(0, -2), y.flatten())
-
-
-def _torch_evaluate(torch: Any, model: Any, X: Any, Y: Any, loss_fn: Any, classify: bool) -> tuple[float, float]:
-    """Mean loss and accuracy over (X, Y) in inference mode, in large batches."""
-    total = torch.zeros((), dtype=torch.float64)
-    correct = torch.zeros((), dtype=torch.int64)
-    with frameworks.eval_mode(model), torch.inference_mode():
-        for start in range(0, len(X), VAL_BATCH_SIZE):
-            xb, yb = X[start:start + VAL_BATCH_SIZE], Y[start:start + VAL_BATCH_SIZE]
-            out = model(xb)
-            total += loss_fn(out, yb).double() * len(xb)
-            if classify:
-                correct += (out.argmax(-1) == yb).sum()
-    acc = float(correct) / Y.numel() if classify else math.nan
-    return float(total) / len(X), acc
-
-
-def _train_torch(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
-    from . import models
-
-    torch = frameworks.torch()
-    # Everything that may call frameworks.torch() (which re-applies the course's thread limit) happens
-    # before this run's own thread count is set.
-    bayes = [layer for _, layer in models.bayesian_layers(model, "torch")]
-    groups = _grad_groups(model, "torch") if record_grads else []
-    probs = _ends_with_softmax(model, "torch")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(hist.config["threads"])
-    try:
-        _torch_loop(torch, model, d, hist, bar, record_steps, bayes, groups, probs)
-    finally:
-        torch.set_num_threads(previous)
-    if not record_grads:
-        hist.grad_norms = None
-
-
-def _torch_loop(torch: Any, model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, bayes: list[Any],
-                groups: list[tuple[str, list[Any]]], probs: bool) -> None:
-    cfg = hist.config
-    config.set_seed(cfg["seed"])  # torch's global generator: dropout masks, Bayesian weight noise
-    shuffle = torch.Generator().manual_seed(cfg["seed"])
-    X, Y = torch.from_numpy(d.x), torch.from_numpy(d.y)  # shares the NumPy memory: no copy
-    Xv = Yv = None
-    if d.x_val is not None:
-        Xv, Yv = torch.from_numpy(d.x_val), torch.from_numpy(d.y_val)
-    classify = cfg["loss"] == "cross_entropy"
-    loss_fn = _torch_loss_fn(torch, cfg["loss"], probs)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = _torch_optimizer(torch, cfg["optimizer"], params, cfg["lr"])
-    group_params = [p for _, ps in groups for p in ps]
-    group_sizes = [len(ps) for _, ps in groups]
-    n, bs, steps = len(X), cfg["batch_size"], cfg["steps_per_epoch"]
-    bar_every = max(1, steps // _BAR_UPDATES_PER_EPOCH)
-    step_loss: list[float] = []
-    grad_norms: dict[str, list[float]] = {name: [] for name, _ in groups}
-    model.train()
-    for epoch in range(1, cfg["epochs"] + 1):
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=shuffle)
-        # Running sums stay tensors: reading them (.item()) every step would wait for each step to finish.
-        loss_sum = torch.zeros(())
-        correct = torch.zeros((), dtype=torch.int64)
-        losses = torch.zeros(steps) if record_steps else None
-        norm_sum = torch.zeros(len(groups)) if groups else None
-        last = 0
-        for i, idx in enumerate(perm.split(bs)):
-            xb, yb = X.index_select(0, idx), Y.index_select(0, idx)
-            out = model(xb)
-            batch_loss = loss_fn(out, yb)
-            for layer in bayes:  # negative ELBO per example: NLL + KL / n_train (Blundell et al. 2015)
-                batch_loss = batch_loss + layer.kl_weight * layer.kl()
-            opt.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            if groups:
-                sq = torch.stack(torch._foreach_norm([p.grad for p in group_params])).square()
-                norm_sum += torch.stack([s.sum() for s in sq.split(group_sizes)]).sqrt()
-            opt.step()
-            with torch.no_grad():
-                lb = batch_loss.detach()
-                loss_sum.add_(lb, alpha=len(idx))
-                if classify:
-                    correct += (out.argmax(-1) == yb).sum()
-                if losses is not None:
-                    losses[i] = lb
-            if i - last + 1 >= bar_every:
-                bar.update(i + 1 - last)
-                last = i + 1
-        bar.update(steps - last)
-        hist.loss.append(float(loss_sum) / n)
-        hist.accuracy.append(float(correct) / Y.numel() if classify else math.nan)
-        if Xv is not None:
-            vl, va = _torch_evaluate(torch, model, Xv, Yv, loss_fn, classify)
-        else:
-            vl = va = math.nan
-        hist.val_loss.append(vl)
-        hist.val_accuracy.append(va)
-        if losses is not None:
-            step_loss.extend(losses.tolist())
-        for k, (name, _) in enumerate(groups):
-            grad_norms[name].append(float(norm_sum[k]) / steps)
-        hist.seconds_per_epoch.append(time.perf_counter() - t0)
-        bar.epoch_end(epoch, cfg["epochs"], {"loss": hist.loss[-1], "val_loss": vl, "val_accuracy": va})
-    model.eval()
-    hist.step_loss = step_loss if record_steps else None
-    hist.grad_norms = grad_norms
 
 
 # ------------------------------------------------------------------ evaluation
@@ -659,13 +495,7 @@ def predict_logits(model: Any, x: Any, *, batch_size: int = VAL_BATCH_SIZE) -> n
 
 
 def _predict(model: Any, fw: str, x: Any, batch_size: int) -> np.ndarray:
-    x = _check_x("x", x, frameworks.input_shape_of(model, fw))
-    if fw == "keras":
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    torch = frameworks.torch()
-    with frameworks.eval_mode(model), torch.inference_mode():
-        X = torch.from_numpy(x)
-        return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)]).numpy()
+    return _path(fw).predict(model, _check_x("x", x, frameworks.input_shape_of(model, fw)), batch_size)
 
 
 def evaluate(model: Any, x: Any, y: Any, *, loss: str = "cross_entropy") -> dict[str, float]:
@@ -674,7 +504,7 @@ def evaluate(model: Any, x: Any, y: Any, *, loss: str = "cross_entropy") -> dict
     fw = frameworks.framework_of(model)
     logits = _predict(model, fw, x, VAL_BATCH_SIZE)
     y = _check_y("y", y, len(logits), (None, *logits.shape[1:]), loss)
-    probs = _ends_with_softmax(model, fw)
+    probs = _path(fw).ends_with_softmax(model)
     if loss == "mse":
         return {"loss": float(np.mean((logits.astype(np.float64) - y) ** 2)), "accuracy": math.nan}
     z = logits.astype(np.float64).reshape(-1, logits.shape[-1])
