@@ -15,7 +15,7 @@ TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 COURSE_THREADS=1 MPLBACKE
 TEST_WORKERS ?= 2
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup lab test unit notebooks bench memcheck lint clean book student
+.PHONY: setup datacheck lab test unit notebooks bench memcheck lint clean book student
 
 setup: $(STAMP)
 
@@ -27,19 +27,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python (weight-init course)" >/dev/null
 	touch $(STAMP)
 
+# The data first: a machine without a dataset (and no way to download it) stops here with one message
+# that says how to get it. ALLOW_MISSING_DATA=1 reports it and goes on; the tests then skip what needs it.
+ALLOW_MISSING_DATA ?=
+datacheck: setup
+	$(PY) -m course_utils.data check $(if $(ALLOW_MISSING_DATA),--allow-missing)
+
 # Two malloc arenas: less memory held by glibc for TensorFlow's threads (see start, measured there).
 lab: export MALLOC_ARENA_MAX = 2
-lab: setup
+lab: datacheck
 	$(VENV)/bin/jupyter lab notebooks/00_setup_and_tour.ipynb $(LAB_ARGS)
 
 unit: setup
 	$(TEST_ENV) $(PY) -m pytest tests $(PYTEST_ARGS)
 
-notebooks: setup
-	$(TEST_ENV) $(PY) -m pytest $(NBVAL) -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile notebooks $(PYTEST_ARGS)
+notebooks: datacheck
+	$(TEST_ENV) $(if $(ALLOW_MISSING_DATA),COURSE_ALLOW_MISSING_DATA=1) $(PY) -m pytest $(NBVAL) -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile notebooks $(PYTEST_ARGS)
 
-test: setup
-	$(TEST_ENV) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+test: datacheck
+	$(TEST_ENV) $(if $(ALLOW_MISSING_DATA),COURSE_ALLOW_MISSING_DATA=1) $(PY) -m pytest tests notebooks $(NBVAL) -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The executed course as a static site in _build/html, built by Jupyter Book 1 (_config.yml, _toc.yml)
 # in the profile COURSE_PROFILE says (default full); e.g. make book COURSE_PROFILE=quick.

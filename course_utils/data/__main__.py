@@ -1,6 +1,7 @@
-"""Command line: ``python -m course_utils.data download mnist fashion_mnist`` and ``... info``.
+"""Command line: ``python -m course_utils.data download mnist fashion_mnist``, ``... info`` and ``... check``.
 
-Exit status: 0 on success, 1 when a download failed, 2 for a usage error.
+Exit status: 0 on success, 1 when a download failed (or, for ``check``, a dataset is missing), 2 for a
+usage error.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ._fetch import MIRRORS_ENV, DownloadError
-from ._load import available_elsewhere, download, format_info, info, names
+from ._load import SOURCES, available_elsewhere, check, download, format_info, info, missing_message, names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,12 +37,31 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("--quiet", action="store_true", help="no progress bars")
     inf = sub.add_parser("info", parents=[common], help="what is cached where, and whether it is verified")
     inf.add_argument("--json", action="store_true", help="print the rows as JSON")
+    chk = sub.add_parser("check", parents=[common], help="can every dataset be loaded here? (make test runs it first)")
+    chk.add_argument("datasets", nargs="*", metavar="DATASET", help=f"default: all of {', '.join(names())}")
+    chk.add_argument("--sources", help=f"comma-separated places to look (default: all of {','.join(SOURCES)})")
+    chk.add_argument("--allow-missing", action="store_true",
+                     help="report a missing dataset but exit 0 (the tests then skip what needs it)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "check":
+        sources = args.sources.split(",") if args.sources else None
+        try:
+            found = check(*args.datasets, data_dir=args.data_dir, sources=sources)
+        except ValueError as err:
+            parser.error(str(err))
+        missing = [name for name, where in found.items() if where is None]
+        for name, where in found.items():
+            if where is not None:
+                print(f"data: {name}: {where}")
+        if missing:
+            print(missing_message(missing, args.data_dir), file=sys.stderr)
+            return 0 if args.allow_missing else 1
+        return 0
     if args.command == "info":
         if args.json:
             print(json.dumps(info(args.data_dir), indent=1))

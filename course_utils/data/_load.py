@@ -674,6 +674,46 @@ def download(
     return report
 
 
+def check(*names: str, data_dir: str | os.PathLike[str] | None = None, sources: Sequence[str] | None = None,
+          mirrors: str | Sequence[str] | None = None) -> dict[str, str | None]:
+    """Can each dataset be loaded here? ``{name: where it is read from, or None}``.
+
+    Loads each as :func:`load_dataset` would (MNIST's offline stand-in counts: the
+    notebooks run on it, with their warning), downloading what is missing; a dataset
+    that is nowhere and cannot be fetched maps to None. ``make test`` and ``make lab``
+    call it first (``python -m course_utils.data check``), so a machine without the
+    data stops at once with :func:`missing_message` instead of failing deep in a notebook.
+    """
+    out: dict[str, str | None] = {}
+    for name in names or tuple(DATASETS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataFallbackWarning)
+            try:
+                ds = load_dataset(name, data_dir=data_dir, sources=sources, mirrors=mirrors, progress=False,
+                                  subset=10)
+                out[_spec(name).name] = ds.source
+            except DataUnavailableError:
+                out[_spec(name).name] = None
+    return out
+
+
+def missing_message(missing: Sequence[str], data_dir: str | os.PathLike[str] | None = None) -> str:
+    """One message for the datasets in ``missing``: what is missing and the exact commands that get it."""
+    root = _cache_root(data_dir)
+    lines = [f"The course needs {' and '.join(_spec(n).title for n in missing)}, not found on this machine "
+             "and not downloadable from here. Get it with one of:"]
+    for name in missing:
+        spec = _spec(name)
+        if spec.system_dirs:
+            lines.append(f"  sudo apt-get install dataset-{spec.name.replace('_', '-')}    "
+                         f"(Debian/Ubuntu: read from {spec.system_dirs[0]})")
+        lines.append(f"  python -m course_utils.data download {spec.name}    (anywhere with internet)")
+        lines.append(f"  or copy its files ({', '.join(f.filename for f in spec.files)}) into {root / spec.name}/")
+    lines.append("then run the command again. `make test ALLOW_MISSING_DATA=1` runs everything else and skips, "
+                 "with this reason, the notebooks that need it.")
+    return "\n".join(lines)
+
+
 def available_elsewhere(name: str) -> str | None:
     """Where verified copies of all of ``name``'s files sit outside the cache (Keras's cache, Debian's folder)."""
     spec = _spec(name)
