@@ -8,7 +8,14 @@ links to where the course lives is generated from these:
   in README.md;
 * the ``repository:`` and ``launch_buttons:`` block of the book's ``_config.yml``
   (between ``# publish:start`` and ``# publish:end``), from which Jupyter Book
-  draws each page's Binder, Colab and JupyterHub buttons.
+  draws each page's Binder, Colab and JupyterHub buttons;
+* the course map in README.md (between ``<!-- publish:map:start -->`` and
+  ``<!-- publish:map:end -->``): one row per notebook with the question it answers
+  (the notebook's metadata ``course.question``), its time (the notebook's own
+  ``**Time**:`` line, so the two cannot disagree) and its Colab link;
+* the first code cell of every notebook, tagged ``colab-setup``: in Colab only, it
+  clones the course and installs ``course_utils`` beside Colab's own frameworks;
+  anywhere else it does nothing.
 
 ``python -m tools.publish`` rewrites both; ``python -m tools.publish --check`` exits 1
 when either differs from what pyproject.toml says (tests/test_publish.py runs it).
@@ -17,6 +24,7 @@ when either differs from what pyproject.toml says (tests/test_publish.py runs it
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tomllib
@@ -26,6 +34,8 @@ from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
 BADGES = ("<!-- publish:badges:start -->", "<!-- publish:badges:end -->")
+MAP = ("<!-- publish:map:start -->", "<!-- publish:map:end -->")
+COLAB_TAG = "colab-setup"
 CONFIG = ("# publish:start", "# publish:end")
 # The notebook the README's badges open: the tour.
 FIRST_NOTEBOOK = "notebooks/00_setup_and_tour.ipynb"
@@ -100,6 +110,66 @@ def config_block(p: Publish) -> str:
     ])
 
 
+def _notebooks(root: Path) -> list[Path]:
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _time(cell_source: str, where: str) -> str:
+    match = re.search(r"\*\*Time\*\*: about (\d+) minutes", cell_source)
+    if not match:
+        raise ValueError(f"{where}: its first cell needs a '**Time**: about N minutes' line.")
+    return f"{match[1]} min"
+
+
+def course_map(p: Publish, root: Path = REPO) -> str:
+    """README's course map: number, title, the question the notebook answers, time, Colab link."""
+    rows = ["| # | notebook | the question it answers | time | |", "| --- | --- | --- | --- | --- |"]
+    for path in _notebooks(root):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        first = "".join(nb["cells"][0]["source"])
+        title = first.splitlines()[0].lstrip("# ").split(" · ", 1)[-1]
+        question = nb["metadata"].get("course", {}).get("question")
+        if not question:
+            raise ValueError(f"{path.name}: its metadata needs course.question (the one question it answers).")
+        rel = path.relative_to(root).as_posix()
+        rows.append(f"| {path.name[:2]} | [{title}]({rel}) | {question} | {_time(first, path.name)} | "
+                    f"[Colab]({p.colab_url(rel)}) |")
+    return "\n".join(rows)
+
+
+def colab_cell_source(p: Publish) -> str:
+    """The guarded first code cell: does something only inside Google Colab."""
+    folder = "/content/" + p.org_name.split("/")[1]
+    return "\n".join([
+        "# Colab only (does nothing in JupyterLab, Binder, a hub or the tests): fetch the course and install its",
+        "# helper package beside Colab's own TensorFlow and PyTorch, whose versions may differ from the tested ones.",
+        "import os, subprocess, sys",
+        "",
+        'if "google.colab" in sys.modules and not os.path.isdir("' + folder + '"):',
+        f'    subprocess.run(["git", "clone", "--depth", "1", "--branch", "{p.branch}", "{p.repository}", "{folder}"], check=True)',
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "' + folder + '"], check=True)',
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "pooch", "mlxtend"], check=True)',
+        'if "google.colab" in sys.modules:',
+        '    sys.path.insert(0, "' + folder + '")',
+        '    os.chdir("' + folder + '/notebooks")',
+    ])
+
+
+def notebook_with_colab_cell(text: str, p: Publish) -> str:
+    """A notebook's JSON with its ``colab-setup`` cell present (after the title) and up to date."""
+    nb = json.loads(text)
+    source = colab_cell_source(p)
+    cells = [c for c in nb["cells"] if COLAB_TAG in c.get("metadata", {}).get("tags", [])]
+    if cells:
+        cells[0]["source"] = source.splitlines(keepends=True)
+    else:
+        cell = {"cell_type": "code", "execution_count": None, "id": "colab-setup",
+                "metadata": {"jupyter": {"source_hidden": True}, "tags": [COLAB_TAG, "hide-input"]},
+                "outputs": [], "source": source.splitlines(keepends=True)}
+        nb["cells"].insert(1, cell)
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
 def _replace(text: str, markers: tuple[str, str], body: str, where: str) -> str:
     start, end = markers
     if text.count(start) != 1 or text.count(end) != 1:
@@ -113,10 +183,14 @@ def render(root: Path = REPO) -> dict[Path, str]:
     """The files whose publish blocks are generated, with the text they should have."""
     p = publish(root / "pyproject.toml")
     readme, config = root / "README.md", root / "_config.yml"
-    return {
-        readme: _replace(readme.read_text(encoding="utf-8"), BADGES, readme_badges(p), "README.md"),
+    text = _replace(readme.read_text(encoding="utf-8"), BADGES, readme_badges(p), "README.md")
+    out = {
+        readme: _replace(text, MAP, course_map(p, root), "README.md"),
         config: _replace(config.read_text(encoding="utf-8"), CONFIG, config_block(p), "_config.yml"),
     }
+    for path in _notebooks(root):
+        out[path] = notebook_with_colab_cell(path.read_text(encoding="utf-8"), p)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"publish: {', '.join(stale)} out of step with pyproject.toml; run `python -m tools.publish`.",
               file=sys.stderr)
         return 1
-    print(f"publish: {'rewrote ' + ', '.join(stale) if stale else 'README.md and _config.yml in step'}.")
+    print(f"publish: {'rewrote ' + ', '.join(stale) if stale else 'README.md, _config.yml and the notebooks in step'}.")
     return 0
 
 
