@@ -1,0 +1,51 @@
+"""What a learner reads: the code visible in each notebook shrinks (checks collapsed or in the package) while
+no claim is lost (the number of `expect` calls per notebook stays or grows).
+
+The baseline is the course as it stood before the learner's-notebook rework (commit 4622b39): visible code
+characters and `expect(` calls per notebook. A code cell is hidden when its metadata says
+``jupyter.source_hidden`` or it carries the tag ``hide-input`` (JupyterLab and the book fold it; nbval runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+# notebook number: (visible code characters, expect calls) at commit 4622b39
+BASELINE = {
+    "00": (3970, 7), "01": (12246, 17), "02": (15762, 19), "03": (17403, 20), "04": (17456, 21),
+    "05": (14505, 17), "06": (13762, 18), "07": (10898, 13), "08": (16171, 20), "09": (14695, 19),
+    "10": (10528, 13), "11": (15647, 18), "12": (13652, 20),
+}
+
+
+def shape(path: Path) -> tuple[int, int]:
+    """(visible code characters, expect calls) of one notebook."""
+    visible = expects = 0
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        expects += len(re.findall(r"\bexpect\(", source))
+        meta = cell.get("metadata", {})
+        if not (meta.get("jupyter", {}).get("source_hidden") or "hide-input" in meta.get("tags", [])):
+            visible += len(source)
+    return visible, expects
+
+
+@pytest.mark.parametrize("number", sorted(BASELINE))
+def test_no_claim_is_lost_and_visible_code_does_not_grow(number):
+    (path,) = NOTEBOOKS.glob(f"{number}_*.ipynb")
+    visible, expects = shape(path)
+    base_visible, base_expects = BASELINE[number]
+    assert expects >= base_expects, f"{path.name}: {expects} expect calls, {base_expects} before: a claim was lost"
+    assert visible <= base_visible, f"{path.name}: {visible} visible code characters, {base_visible} before"
+
+
+def test_every_notebook_has_a_baseline():
+    assert sorted(p.name[:2] for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) == sorted(BASELINE)
