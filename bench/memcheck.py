@@ -17,6 +17,13 @@ notebook (``tests/test_reliability_memory.py`` checks the recorded peaks), and
 Usage::
 
     python bench/memcheck.py --profile quick [--notebooks 00 03] [--taskset 0] [--cwd root]
+    python bench/memcheck.py --profile quick --notebooks 06 --concurrent 4
+
+``--concurrent N`` runs each chosen notebook in N kernels at once, as N learners on one
+hub server would, each with its own experiment cache, and records in the section
+``## Concurrent learners`` the summed peak RSS of all N kernels, the CPU seconds each
+kernel used (user + system, summed over the kernel and its children), and the slowest
+and median wall time: the figures behind the hub capacity table in docs/instructors.md.
 
 Experiment caches go to a fresh temporary folder (``COURSE_CACHE_DIR``) unless
 ``--keep-cache`` is given, so a peak is what a learner's first run costs.
@@ -159,6 +166,91 @@ def run_one(path: Path, *, profile: str, cwd: Path, env: dict[str, str], interva
     return Measurement(path.stem, profile, cpus, peak / MB, wall, status, when, slowest)
 
 
+class CpuSampler(threading.Thread):
+    """Remembers the last CPU time (user + system) seen for each descendant process, so the CPU
+    seconds of kernels that have already exited are still counted."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.seen: dict[int, float] = {}
+        self._halt = threading.Event()
+        self._me = psutil.Process()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            for proc in self._me.children(recursive=True):
+                try:
+                    t = proc.cpu_times()
+                    self.seen[proc.pid] = t.user + t.system
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            self._halt.wait(self.interval)
+
+    def stop(self) -> float:
+        self._halt.set()
+        self.join()
+        return sum(self.seen.values())
+
+
+CONCURRENT_HEADING = "## Concurrent learners"
+CONCURRENT_COLUMNS = ("notebook", "profile", "learners", "CPUs", "summed peak RSS (MB)", "peak RSS per learner (MB)",
+                      "CPU s per learner", "wall s (median / slowest)", "status", "measured (UTC)")
+
+
+def run_concurrent(path: Path, n: int, *, profile: str, cwd: Path, env: dict[str, str], interval: float,
+                   cpus: str) -> list[str]:
+    """``path`` in ``n`` kernels at once, each with its own experiment cache: one row of the concurrency table."""
+    results: list[Measurement | None] = [None] * n
+    caches = [tempfile.TemporaryDirectory(prefix=f"memcheck-learner{i}-") for i in range(n)]
+
+    def learner(i: int) -> None:
+        results[i] = run_one(path, profile=profile, cwd=cwd, env={**env, "COURSE_CACHE_DIR": caches[i].name},
+                             interval=interval, cpus=cpus)
+
+    rss, cpu = RssSampler(interval), CpuSampler(interval)
+    rss.start()
+    cpu.start()
+    threads = [threading.Thread(target=learner, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak, cpu_s = rss.stop() / MB, cpu.stop()
+    for c in caches:
+        c.cleanup()
+    walls = sorted(m.wall_s for m in results if m is not None)
+    bad = [m.status for m in results if m is None or m.status != "ok"]
+    status = "ok" if not bad else f"{len(bad)} of {n} failed: {bad[0]}"[:80]
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    return [path.stem, profile, str(n), cpus, f"{peak:.0f}", f"{peak / n:.0f}", f"{cpu_s / n:.1f}",
+            f"{walls[len(walls) // 2]:.1f} / {walls[-1]:.1f}", status, when]
+
+
+def update_concurrent(row: list[str], path: Path = RESULTS) -> None:
+    """Replace (or add) this (notebook, profile, learners, CPUs) row of the concurrency section."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    header = "| " + " | ".join(CONCURRENT_COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in CONCURRENT_COLUMNS) + "|"
+    intro = ("N kernels of one notebook at once, as N learners on one hub server, each with its own experiment "
+             "cache (`python bench/memcheck.py --concurrent N`); CPU s per learner is user + system time of its "
+             "kernel and children.")
+    if CONCURRENT_HEADING in text:
+        head, rest = text.split(CONCURRENT_HEADING, 1)
+        # the section ends at the next heading or at another benchmark's start marker
+        ends = [i for i in (rest.find("\n## "), rest.find("\n<!--")) if i >= 0]
+        cut = min(ends) if ends else len(rest)
+        body, tail = rest[:cut], rest[cut:]
+        rows = [line for line in body.splitlines() if line.startswith("| ") and not line.startswith("| notebook")]
+    else:
+        head, rows, tail = text.rstrip() + "\n\n", [], ""
+    key = tuple(row[:4])
+    kept = [r for r in rows if tuple(c.strip() for c in r.strip("|").split("|"))[:4] != key]
+    kept.append("| " + " | ".join(row) + " |")
+    section = f"{CONCURRENT_HEADING}\n\n{intro}\n\n{header}\n{rule}\n" + "\n".join(sorted(kept)) + "\n"
+    path.write_text(head + section + tail, encoding="utf-8")
+
+
 # ------------------------------------------------------------------ RESULTS.md
 
 
@@ -233,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between RSS samples")
     parser.add_argument("--keep-cache", action="store_true", help="use the course's experiment cache")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    parser.add_argument("--concurrent", type=int, metavar="N",
+                        help="run each notebook in N kernels at once (N learners on one server)")
     args = parser.parse_args(argv)
 
     if args.taskset is not None:
@@ -249,6 +343,19 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="memcheck-cache-")
         env["COURSE_CACHE_DIR"] = tmp.name
     cwd = NOTEBOOKS if args.cwd == "notebooks" else REPO
+
+    if args.concurrent:
+        failed = False
+        for path in find_notebooks(args.notebooks):
+            row = run_concurrent(path, args.concurrent, profile=args.profile, cwd=cwd, env=env,
+                                 interval=args.interval, cpus=cpus)
+            print(" | ".join(row), flush=True)
+            failed |= row[8] != "ok"
+            if not args.no_write:
+                update_concurrent(row)
+        if tmp is not None:
+            tmp.cleanup()
+        return 1 if failed else 0
 
     results = []
     failed = False
