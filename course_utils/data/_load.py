@@ -244,8 +244,8 @@ def _damaged_shared_file(spec: DatasetSpec, path: Path, how: str, root: Path) ->
         warnings.warn(
             f"The shared data file {path} is damaged ({how}). This account cannot change that folder, so the "
             f"file was left untouched and is not used: {spec.name} comes from the next place that has a verified "
-            f"copy (your own cache {_fetch.own_cache_dir() / spec.name}, a download into it, or the offline "
-            f"fallback). Tell the course's operator: {fix}.",
+            f"copy (your own cache {_fetch.own_cache_dir() / spec.name}, Keras's or Debian's folder, a download into "
+            f"your cache, or MNIST's offline subset). Tell the course's operator: {fix}.",
             DataCacheWarning,
             stacklevel=5,
         )
