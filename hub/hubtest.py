@@ -318,6 +318,8 @@ res["mode of a new file"] = oct(stat.S_IMODE(os.stat(probe).st_mode))
 os.remove(probe)
 res["mode of the home"] = oct(stat.S_IMODE(os.stat(os.path.expanduser("~")).st_mode))
 res["experiment cache"] = str(experiments._cache_folder())
+from ipykernel.kernelapp import IPKernelApp
+res["kernel transport"] = IPKernelApp.instance().transport
 print("ISOLATION", json.dumps(res))
 """
 
@@ -467,6 +469,7 @@ def main() -> int:
         check("files a learner's server creates are private (umask 077)", iso.get("mode of a new file") == "0o600", iso)
         own_cache = str(home_a / ".cache" / "course_utils" / "experiments")
         check("the experiment cache is the learner's own", iso.get("experiment cache") == own_cache, iso)
+        check("kernels use Unix sockets in the learner's home, no TCP ports", iso.get("kernel transport") == "ipc", iso)
         http = {
             "A's token on B's server": hub.server("GET", b, "/contents", tokens[a]).status_code,
             "A's token on B's hub record": hub.api("GET", f"/users/{b}", token=tokens[a]).status_code,
@@ -480,7 +483,8 @@ def main() -> int:
         # ---- an edited notebook survives a stop and a start
         nb = hub.server("GET", a, f"/contents/{NOTEBOOK}", tokens[a]).json()
         marker = f"edited by {a} {uuid.uuid4().hex[:8]}"
-        nb["content"]["cells"].insert(0, {"cell_type": "markdown", "metadata": {}, "source": marker})
+        nb["content"]["cells"].insert(0, {"cell_type": "markdown", "id": uuid.uuid4().hex[:8], "metadata": {},
+                                          "source": marker})
         r = hub.server("PUT", a, f"/contents/{NOTEBOOK}", tokens[a],
                        json={"type": "notebook", "format": "json", "content": nb["content"]})
         check("the learner saves an edited notebook", r.status_code == 200, r.status_code)

@@ -10,7 +10,8 @@
 # * Only the class gets in: an explicit allowed-users list (nobody else, not even other accounts of the
 #   machine with a correct password), admins named. PAM checks the passwords (the hub runs as root).
 # * Learners kept apart: each learner's server runs as their own account; their home is made 0700 before
-#   every start and their server runs with umask 077, so no learner can read another's home or notebooks.
+#   every start and their server runs with umask 077, so no learner can read another's home or notebooks;
+#   kernels use Unix sockets in that home (not loopback TCP ports other accounts could read outputs from).
 #   The course (COURSE_HUB_COURSE_DIR) and its data (COURSE_HUB_DATA_DIR) are root's, read-only to learners:
 #   a learner cannot change them for the others. A damaged shared data file is reported to the learner
 #   and worked around (course_utils.data), never deleted or rewritten.
@@ -144,6 +145,9 @@ else:
 
 # umask 077 for the server and its kernels: what a learner creates is theirs alone.
 c.Spawner.cmd = ["/bin/sh", "-c", 'umask 077 && exec "$0" "$@"', SINGLEUSER]
+# Kernels talk to the server over Unix sockets in the learner's private runtime folder, not TCP ports on
+# 127.0.0.1 that any account of the machine could connect to and read a kernel's outputs from.
+c.Spawner.args = ["--KernelManager.transport=ipc"]
 c.Spawner.default_url = env("COURSE_HUB_DEFAULT_URL", "/lab/tree/weight-init-course/notebooks/00_setup_and_tour.ipynb")
 c.Spawner.notebook_dir = "~"
 c.Spawner.start_timeout = 120
