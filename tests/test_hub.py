@@ -81,3 +81,61 @@ def test_a_class_on_one_hub(tmp_path):
     )
     assert all(check["ok"] for check in report["checks"].values())
     assert len(report["learners"]) >= 3 and all(r["ok"] for r in report["learners"].values())
+
+
+# ------------------------------------------------- the configuration's own rules (no hub, no root needed)
+
+
+def _load_config(tmp_path, monkeypatch, **env):
+    from traitlets.config import Config
+
+    for var in [v for v in os.environ if v.startswith("COURSE_HUB_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("COURSE_HUB_STATE_DIR", str(tmp_path / "state"))
+    for key, value in env.items():
+        monkeypatch.setenv(f"COURSE_HUB_{key}", value)
+    c = Config()
+    code = compile((REPO / "hub" / "jupyterhub_config.py").read_text(), "jupyterhub_config.py", "exec")
+    exec(code, {"get_config": lambda: c, "__name__": "jupyterhub_config"})
+    return c
+
+
+def test_the_config_lets_in_only_the_listed_class_on_loopback(tmp_path, monkeypatch):
+    c = _load_config(tmp_path, monkeypatch, ALLOWED_USERS="ana, ben", ADMIN_USERS="teacher", SPAWNER="local")
+    assert c.JupyterHub.ip == "127.0.0.1" and c.JupyterHub.hub_ip == "127.0.0.1" and c.Spawner.ip == "127.0.0.1"
+    assert c.Authenticator.allowed_users == {"ana", "ben"} and c.Authenticator.admin_users == {"teacher"}
+    assert c.Authenticator.allow_all is False and c.JupyterHub.authenticator_class == "pam"
+    assert c.Spawner.cmd[:3] == ["/bin/sh", "-c", 'umask 077 && exec "$0" "$@"']
+    assert c.Spawner.args == ["--KernelManager.transport=ipc"]
+    assert c.Spawner.mem_limit == "2G" and c.Spawner.cpu_limit == 1
+    assert any("jupyterhub_idle_culler" in " ".join(s["command"]) for s in c.JupyterHub.services)
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"IP": "0.0.0.0", "ALLOWED_USERS": "ana"}, "plain HTTP"),
+        ({"ALLOWED_USERS": ""}, "COURSE_HUB_ALLOWED_USERS"),
+        ({"ALLOWED_USERS": "ana", "AUTH": "shared-password", "SHARED_PASSWORD": "short"}, "12 characters"),
+        ({"ALLOWED_USERS": "ana", "AUTH": "dummy"}, "must be pam, native or shared-password"),
+    ],
+)
+def test_the_config_refuses_unsafe_settings(tmp_path, monkeypatch, env, says):
+    with pytest.raises(SystemExit, match=says):
+        _load_config(tmp_path, monkeypatch, **env)
+
+
+def test_https_off_loopback_through_a_certificate_or_a_declared_tls_proxy(tmp_path, monkeypatch):
+    c = _load_config(tmp_path, monkeypatch, IP="0.0.0.0", ALLOWED_USERS="ana", SSL_CERT="/c.pem", SSL_KEY="/k.pem")
+    assert c.JupyterHub.ssl_cert == "/c.pem" and c.JupyterHub.ssl_key == "/k.pem"
+    c = _load_config(tmp_path, monkeypatch, IP="0.0.0.0", ALLOWED_USERS="ana", BEHIND_HTTPS_PROXY="1")
+    assert c.JupyterHub.ip == "0.0.0.0"
+
+
+def test_shared_password_warns_that_it_is_for_one_session(tmp_path, monkeypatch):
+    with pytest.warns(UserWarning, match="single session"):
+        c = _load_config(tmp_path, monkeypatch, ALLOWED_USERS="ana", AUTH="shared-password",
+                         SHARED_PASSWORD="correct horse battery")
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.SharedPasswordAuthenticator.user_password == "correct horse battery"
