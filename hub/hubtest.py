@@ -79,6 +79,11 @@ def _executable_by_all(path: Path) -> bool:
     return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
 
 
+def _readable_by_all(folder: Path) -> bool:
+    folder = folder.resolve()
+    return _executable_by_all(folder) and bool(folder.stat().st_mode & stat.S_IROTH)
+
+
 def learner_env(course_venv: Path, where: Path, jupyterhub_version: str) -> Path:
     """A venv that every account can run: the course venv's packages (a .pth) plus jupyterhub-singleuser."""
     info = json.loads(run([str(course_venv / "bin" / "python"), "-c",
@@ -89,14 +94,19 @@ def learner_env(course_venv: Path, where: Path, jupyterhub_version: str) -> Path
         base = Path(f"/usr/bin/python{info['v']}")
         if not base.is_file():
             raise SystemExit(f"no Python {info['v']} that learners can run (the course venv's is under a private folder)")
+    site = Path(info["site"])
+    if not _readable_by_all(site):  # e.g. a checkout under root's 0700 home: learners get a copy
+        site = where / "course-site-packages"
     single = where / "bin" / "jupyterhub-singleuser"
     pth = where / "lib" / f"python{info['v']}" / "site-packages" / "zz-course-env.pth"
-    line = f"import site; site.addsitedir({info['site']!r})\n"
-    if single.is_file() and pth.is_file() and pth.read_text() == line:
+    line = f"import site; site.addsitedir({str(site)!r})\n"
+    if single.is_file() and pth.is_file() and pth.read_text() == line and site.is_dir():
         return single
-    log(f"building the learners' environment in {where} (python {base}, course packages {info['site']})")
+    log(f"building the learners' environment in {where} (python {base}, course packages {site})")
     shutil.rmtree(where, ignore_errors=True)
     run([str(base), "-m", "venv", str(where)])
+    if site != Path(info["site"]):
+        shutil.copytree(info["site"], site, symlinks=True)
     pth.write_text(line)
     run([str(where / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
          f"jupyterhub=={jupyterhub_version}"], timeout=900)
@@ -109,18 +119,24 @@ def learner_env(course_venv: Path, where: Path, jupyterhub_version: str) -> Path
 # ----------------------------------------------------------------- accounts and folders
 
 
+MARK = "made by the course's hubtest"  # the GECOS field of every account this test makes
+
+
 def make_user(name: str) -> str:
-    run(["useradd", "-m", "-s", "/bin/bash", "-K", "HOME_MODE=0755", name])
+    run(["useradd", "-m", "-s", "/bin/bash", "-c", MARK, "-K", "HOME_MODE=0755", name])
     password = secrets.token_urlsafe(12)
     run(["chpasswd"], input=f"{name}:{password}\n")
     return password
 
 
 def remove_user(name: str) -> None:
+    """Delete an account this test made (never one it did not: the GECOS mark says which)."""
     try:
-        pwd.getpwnam(name)
+        account = pwd.getpwnam(name)
     except KeyError:
         return
+    if account.pw_gecos != MARK:
+        raise SystemExit(f"hubtest: the account {name} exists and was not made by this test; not touching it")
     out = subprocess.run(["ps", "-u", name, "-o", "pid="], capture_output=True, text=True).stdout.split()
     for pid in map(int, out):  # what the hub started for this account and left behind
         try:
@@ -355,11 +371,17 @@ def main() -> int:
         if not ok:
             failures.append(what)
 
+    learners = [f"{PREFIX}{chr(ord('a') + i)}" for i in range(args.learners)]
+    outsider, admin = f"{PREFIX}out", f"{PREFIX}admin"
+    for name in [*learners, outsider, admin]:
+        try:
+            if pwd.getpwnam(name).pw_gecos != MARK:
+                raise SystemExit(f"hubtest: the account {name} exists and was not made by this test; not touching it")
+        except KeyError:
+            pass
     top = Path(tempfile.mkdtemp(prefix="course-hubtest-", dir="/srv" if Path("/srv").is_dir() else None))
     top.chmod(0o755)
     course, data, state = top / "course", top / "data", top / "state"
-    learners = [f"{PREFIX}{chr(ord('a') + i)}" for i in range(args.learners)]
-    outsider, admin = f"{PREFIX}out", f"{PREFIX}admin"
     hub_proc = None
     try:
         single = learner_env(args.course_venv.absolute(), args.learner_env, jupyterhub.__version__)
@@ -381,7 +403,7 @@ def main() -> int:
             "import os\n"
             "c.JupyterHub.services.append({'name': 'hubtest', 'api_token': os.environ['HUBTEST_TOKEN']})\n"
             "c.JupyterHub.load_roles.append({'name': 'hubtest', 'services': ['hubtest'], 'scopes': "
-            "['admin:users', 'admin:servers', 'tokens', 'list:users', 'read:users']})\n"
+            "['admin:users', 'admin:servers', 'tokens', 'list:users', 'read:users', 'read:services']})\n"
         )
         test_config.chmod(0o600)
         hub_env = {
@@ -421,6 +443,9 @@ def main() -> int:
                 raise TimeoutError("the hub did not answer in 90 s")
             time.sleep(0.5)
         report["hub_start_s"] = round(time.monotonic() - t_hub, 1)
+        culler = hub.api("GET", "/services/idle-culler")
+        check("the idle culler runs", culler.status_code == 200 and bool(culler.json().get("pid")),
+              (culler.status_code, culler.text[:200]))
         listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
         public = [line.split()[3] for line in listening.splitlines() if f":{ports['public']} " in line + " "]
         check("the hub listens on 127.0.0.1 only", public and all(a.startswith("127.0.0.1:") for a in public), public)
