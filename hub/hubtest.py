@@ -100,20 +100,35 @@ def learner_env(course_venv: Path, where: Path, jupyterhub_version: str) -> Path
     single = where / "bin" / "jupyterhub-singleuser"
     pth = where / "lib" / f"python{info['v']}" / "site-packages" / "zz-course-env.pth"
     line = f"import site; site.addsitedir({str(site)!r})\n"
-    if single.is_file() and pth.is_file() and pth.read_text() == line and site.is_dir():
-        return single
+    if not (single.is_file() and pth.is_file() and pth.read_text() == line and site.is_dir()):
+        _build_learner_env(base, where, info["site"], site, pth, line, jupyterhub_version)
+    # JupyterLab and the other server extensions are switched on, and find their assets, through the
+    # environment's etc/jupyter and share/jupyter: the course venv's, linked (or copied, when private).
+    for sub in ("etc/jupyter", "share/jupyter"):
+        src, dest = course_venv.resolve() / sub, where / sub
+        if src.is_dir() and not dest.is_symlink() and not (dest / ".from-course-venv").is_file():
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if _readable_by_all(src):
+                dest.symlink_to(src)
+            else:
+                shutil.copytree(src, dest, symlinks=True)
+                (dest / ".from-course-venv").write_text("")
+    return single
+
+
+def _build_learner_env(base, where, course_site, site, pth, line, jupyterhub_version):
     log(f"building the learners' environment in {where} (python {base}, course packages {site})")
     shutil.rmtree(where, ignore_errors=True)
     run([str(base), "-m", "venv", str(where)])
-    if site != Path(info["site"]):
-        shutil.copytree(info["site"], site, symlinks=True)
+    if site != Path(course_site):
+        shutil.copytree(course_site, site, symlinks=True)
     pth.write_text(line)
     run([str(where / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
          f"jupyterhub=={jupyterhub_version}"], timeout=900)
     for p in [where, *where.rglob("*")]:
         if not p.is_symlink():
             p.chmod(p.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if p.is_dir() or p.stat().st_mode & 0o100 else 0))
-    return single
 
 
 # ----------------------------------------------------------------- accounts and folders
@@ -473,7 +488,11 @@ def main() -> int:
         check("the learner's home is 0700 once their server started", stat.S_IMODE(home_a.stat().st_mode) == 0o700,
               oct(stat.S_IMODE(home_a.stat().st_mode)))
         r = hub.server("GET", a, f"/contents/{NOTEBOOK}", tokens[a])
-        check("the learner's server opens the course (notebook 00 in their home)", r.status_code == 200, r.status_code)
+        lab = hub.http.get(f"{hub.url}/user/{a}/lab/tree/{NOTEBOOK}", headers={"Authorization": f"token {tokens[a]}"},
+                           timeout=60, allow_redirects=False)
+        check("the learner's server opens the course (JupyterLab at notebook 00, in their home)",
+              r.status_code == 200 and lab.status_code == 200 and "JupyterLab" in lab.text,
+              (r.status_code, lab.status_code))
         alone = run_notebook(hub, a, tokens[a], timeout=max(60.0, deadline - time.monotonic()))
         report["notebook_00_alone"] = {a: alone}
         check("notebook 00 runs on the learner's server (quick profile)", alone["ok"], alone)
