@@ -88,14 +88,14 @@ if AUTH == "pam":
     c.JupyterHub.authenticator_class = "pam"
     c.PAMAuthenticator.open_sessions = False  # no PAM session modules needed (they fail in containers)
 elif AUTH == "native":
-    # Sign-up with admin approval (pip install jupyterhub-nativeauthenticator); servers still need system
-    # accounts of the same names for LocalProcessSpawner/SystemdSpawner (create_system_users below).
+    # Sign-up with admin approval (pip install jupyterhub-nativeauthenticator) and its own passwords. Servers
+    # still run as system accounts of the same names: create them (useradd -m -K HOME_MODE=0700 <name>).
     c.JupyterHub.authenticator_class = "native"
     c.NativeAuthenticator.open_signup = False  # an admin approves each sign-up at /hub/authorize
-    c.LocalAuthenticator.create_system_users = True
 elif AUTH == "shared-password":
     # ONE SESSION ONLY (a workshop of a few hours, on a hub that is torn down afterwards): every allowed
     # name logs in with the same password. Anyone who learns it can log in as any listed learner.
+    # Servers still run as system accounts of the listed names (useradd, no password needed).
     password = env("COURSE_HUB_SHARED_PASSWORD")
     if len(password) < 12:
         sys.exit("jupyterhub_config.py: COURSE_HUB_SHARED_PASSWORD must be set, 12 characters or more.")
