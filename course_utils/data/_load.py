@@ -689,7 +689,8 @@ def download(
         own = _fetch.own_cache_dir() / spec.name
         if own.is_dir() and own != root / spec.name and _fetch._can_write(root / spec.name) is not None:
             locs.append(_Location("download", f"your own cache {own}", own, True))  # a read-only shared folder
-        if root / spec.name in _fetch._fallback_dirs and _fetch._fallback_dirs[root / spec.name] != own:  # the cache could not be written earlier this session
+        # The cache could not be written earlier this session, and the fallback is not the own cache.
+        if root / spec.name in _fetch._fallback_dirs and _fetch._fallback_dirs[root / spec.name] != own:
             fallback = _fetch._fallback_dirs[root / spec.name]
             locs.append(_Location("download", f"this session's temporary cache {fallback}", fallback, True))
         found = {k: v for k, v in _find_files(spec, locs, []).items() if k in {f.filename for f in wanted}}
