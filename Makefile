@@ -1,6 +1,7 @@
 # The course's commands. Each target sets up what it needs on a fresh machine.
 #   make lab    install everything into .venv, register the kernel, open JupyterLab at notebook 00
 #   make test   same set-up, then the unit tests and every notebook under nbval (quick profile)
+#   make hubtest  (as root) the class's JupyterHub configuration, tested on 127.0.0.1 with real accounts
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -15,7 +16,7 @@ TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 COURSE_THREADS=1 MPLBACKE
 TEST_WORKERS ?= 2
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup datacheck lab test unit notebooks bench memcheck lint clean book student
+.PHONY: setup datacheck lab test unit notebooks bench memcheck lint clean book student hubsetup hubtest
 
 setup: $(STAMP)
 
@@ -71,8 +72,22 @@ memcheck: setup
 	$(PY) bench/memcheck.py --profile full $(MEMCHECK_ARGS)
 	$(PY) bench/memcheck.py --profile quick --taskset 0 $(MEMCHECK_ARGS)
 
+# The class's JupyterHub (hub/jupyterhub_config.py) tested for real on 127.0.0.1 with real accounts: as root.
+# hubsetup installs JupyterHub and configurable-http-proxy into HUB_PREFIX (outside the course's .venv).
+HUB_PREFIX ?= /opt/course-hub
+HUBTEST_ARGS ?=
+hubsetup:
+	test -x $(HUB_PREFIX)/bin/jupyterhub || { $(PYTHON) -m venv $(HUB_PREFIX) && \
+	  $(HUB_PREFIX)/bin/pip install --quiet --disable-pip-version-check jupyterhub jupyterhub-idle-culler; }
+	test -e $(HUB_PREFIX)/node_modules/.bin/configurable-http-proxy || \
+	  npm install --prefix $(HUB_PREFIX) --silent --no-fund --no-audit configurable-http-proxy
+
+hubtest: setup hubsetup
+	$(HUB_PREFIX)/bin/python hub/hubtest.py --course-venv $(VENV) \
+	  --proxy $(HUB_PREFIX)/node_modules/.bin/configurable-http-proxy --json tests/artifacts/hubtest.json $(HUBTEST_ARGS)
+
 lint: setup
-	$(VENV)/bin/ruff check course_utils tests bench tools
+	$(VENV)/bin/ruff check course_utils tests bench tools hub
 
 clean:
 	rm -rf $(VENV) .pytest_cache build _build student .cache

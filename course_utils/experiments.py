@@ -26,8 +26,8 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,18 +94,37 @@ def run_key(fn: Callable[..., Any], params: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _cache_folder() -> Path:
-    folder = config.cache_dir() / "experiments"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-        return folder
-    except OSError:
-        fallback = Path(tempfile.gettempdir()) / "course_utils-experiments"
-        fallback.mkdir(parents=True, exist_ok=True)
-        return fallback
+_warned_uncached = False
+
+
+def _cache_folder() -> Path | None:
+    """The first writable of ``cache_dir()/experiments`` and this account's own cache, else None (uncached).
+
+    Never a folder shared between accounts: on a hub another learner could fill it or lock it.
+    With none writable, :func:`sweep` runs uncached and says so once.
+    """
+    global _warned_uncached
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    candidates = [config.cache_dir() / "experiments", Path(base).expanduser() / "course_utils" / "experiments"]
+    errors = []
+    for folder in dict.fromkeys(candidates):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-test-{os.getpid()}"
+            probe.write_text("ok")
+            probe.unlink()
+            return folder
+        except OSError as err:
+            errors.append(f"{folder} ({err.strerror or err})")
+    if not _warned_uncached:
+        _warned_uncached = True
+        warnings.warn(
+            "Experiment results are not cached: no cache folder can be written (" + "; ".join(errors) + "). "
+            "Sweeps still run, but rerunning a cell recomputes them. Set COURSE_CACHE_DIR to a writable folder.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return None
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -48,6 +48,8 @@ def isolated(monkeypatch, tmp_path):
     for var in ("COURSE_DATA_DIR", "COURSE_DATA_MIRRORS", "COURSE_DATA_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "own-cache"))  # the account's own cache
+    monkeypatch.setattr(_load, "_damaged_reported", set())
     monkeypatch.setattr(_fetch, "_fallback_dirs", {})
     monkeypatch.setattr(_load, "_dead_hosts", {})
 

@@ -46,6 +46,8 @@ def isolated(monkeypatch, tmp_path):
     for var in ("COURSE_DATA_DIR", "COURSE_DATA_MIRRORS", "COURSE_DATA_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "own-cache"))  # the account's own cache
+    monkeypatch.setattr(_load, "_damaged_reported", set())
     monkeypatch.setattr(_fetch, "_fallback_dirs", {})
     monkeypatch.setattr(_load, "_dead_hosts", {})
     systmp = tmp_path / "systmp"
@@ -223,6 +225,7 @@ def test_unwritable_cache_falls_back_to_a_temporary_folder(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")  # even root cannot create a folder inside it
     cache = blocker / "data"
+    os.environ["XDG_CACHE_HOME"] = str(blocker / "own")  # the account's own cache cannot be written either
     with LoopbackMirror(dataset_routes("/", SHARED_MNIST, [LABELS])) as mirror:
         with pytest.warns(data.DataCacheWarning, match="cannot be written.*temporary folder"):
             report = data.download("mnist", data_dir=cache, files=[LABELS], mirrors=[mirror.url()], progress=False)

@@ -130,6 +130,7 @@ def test_read_only_cache_folder_with_permission_bits_enforced(tmp_path):
     for folder in (ro_good / "mnist", ro_empty / "mnist"):
         folder.chmod(0o555)
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_DATA")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "own-cache")
     # Without CAP_DAC_OVERRIDE, root obeys the 0o555 bits like any learner's account.
     cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--",
            sys.executable, "-c", _CHILD]

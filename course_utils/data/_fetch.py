@@ -8,7 +8,9 @@ Rules this module keeps, so that a learner never ends up with a broken cache:
   an interrupted or corrupted download leaves nothing behind under the real name;
 * a cached file whose hash does not match is renamed aside
   (``<name>.corrupt-<UTC time>``), never deleted, and fetched again;
-* a cache folder that cannot be written falls back to a temporary folder, with a warning;
+* a cache folder that cannot be written (a class's shared, read-only data folder) falls back to the
+  learner's own cache (``~/.cache/course_utils/data``), else to a temporary folder, with a warning;
+  a bad file in a folder that cannot be written is left untouched and not used;
 * real mirrors must use HTTPS; plain http is accepted only for loopback hosts
   (127.0.0.0/8, ::1, localhost), which is what the tests' local mirror uses.
 """
@@ -37,6 +39,7 @@ __all__ = [
     "check_bytes",
     "check_file",
     "mirrors_for",
+    "own_cache_dir",
     "writable_dir",
     "set_aside",
     "fetch_file",
@@ -172,31 +175,49 @@ def _can_write(folder: Path) -> OSError | None:
     return None
 
 
-def writable_dir(preferred: Path, *, purpose: str = "downloads") -> Path:
-    """Return ``preferred`` if files can be written there, else a temporary folder (with a warning).
+def own_cache_dir() -> Path:
+    """This account's own data cache: ``$XDG_CACHE_HOME/course_utils/data`` (default ``~/.cache/...``).
 
-    The temporary folder is made once per process and per preferred folder, so
-    files fetched during a session are found again by later calls.
+    Where a learner's downloads go when the class's shared data folder is read-only: private to
+    the account (not a shared temporary folder), and kept between sessions.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "course_utils" / "data"
+
+
+def writable_dir(preferred: Path, *, purpose: str = "downloads") -> Path:
+    """Return ``preferred`` if files can be written there, else this account's own cache, else a temporary folder.
+
+    The fallback (with one warning) is chosen once per process and per preferred folder, so
+    files fetched during a session are found again by later calls; files in the own cache
+    (:func:`own_cache_dir`) are found again by later sessions too.
     """
     err = _can_write(preferred)
     if err is None:
         return preferred
     if preferred not in _fallback_dirs:
-        _fallback_dirs[preferred] = Path(tempfile.mkdtemp(prefix=f"course-data-{preferred.name}-"))
+        own = own_cache_dir() / preferred.name
+        if own != preferred and _can_write(own) is None:
+            _fallback_dirs[preferred] = own
+            where, kept = f"your own cache {own}", "and are kept there for later sessions"
+        else:
+            _fallback_dirs[preferred] = Path(tempfile.mkdtemp(prefix=f"course-data-{preferred.name}-"))
+            where = f"the temporary folder {_fallback_dirs[preferred]} for this session"
+            kept = "and are lost when the machine restarts"
         warnings.warn(
-            f"The data cache {preferred} cannot be written ({err.strerror or err}); {purpose} go to the "
-            f"temporary folder {_fallback_dirs[preferred]} for this session instead, and are lost when the "
-            "machine restarts. Set COURSE_DATA_DIR (or pass data_dir=) to a writable folder to keep them.",
+            f"The data cache {preferred} cannot be written ({err.strerror or err}); {purpose} go to "
+            f"{where} instead, {kept}. Set COURSE_DATA_DIR (or pass data_dir=) to a writable folder to keep them.",
             DataCacheWarning,
             stacklevel=3,
         )
     return _fallback_dirs[preferred]
 
 
-def set_aside(path: Path, reason: str, *, then: str = "fetched again") -> Path | None:
+def set_aside(path: Path, reason: str, *, then: str = "fetched again", warn_failure: bool = True) -> Path | None:
     """Rename a bad cached file (or folder) to ``<name>.corrupt-<UTC time>``, never delete it; return the new path.
 
-    Returns ``None`` (and warns) when the rename itself fails, e.g. in a read-only folder.
+    Returns ``None`` when the rename itself fails, e.g. in a read-only folder (with a warning,
+    unless ``warn_failure=False``: the caller then says it in its own words).
     """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
@@ -207,6 +228,8 @@ def set_aside(path: Path, reason: str, *, then: str = "fetched again") -> Path |
     try:
         os.replace(path, target)
     except OSError as err:
+        if not warn_failure:
+            return None
         warnings.warn(
             f"The cached file {path} is bad ({reason}) and could not be set aside ({err.strerror or err}); "
             "it is ignored.",

@@ -155,8 +155,12 @@ def _locations(spec: DatasetSpec, data_dir: Any, sources: Sequence[str]) -> list
     repo = config.repo_root() / "data" / spec.name
     if "repo" in sources and all(loc.folder != repo for loc in locs):
         locs.append(_Location("repo", f"the course's data/ cache {repo}", repo, True))
+    # A read-only shared folder sends downloads to the account's own cache (or, failing that, a temporary one).
+    own = _fetch.own_cache_dir() / spec.name
     fallback_dir = _fetch._fallback_dirs.get(root / spec.name)
-    if fallback_dir is not None:
+    if own.is_dir() and all(loc.folder != own for loc in locs):
+        locs.append(_Location("download", f"your own cache {own}", own, True))
+    if fallback_dir is not None and all(loc.folder != fallback_dir for loc in locs):
         locs.append(_Location("download", f"this session's temporary cache {fallback_dir}", fallback_dir, True))
     if "keras" in sources and spec.keras_subdir:
         folder = _keras_datasets() / spec.keras_subdir
@@ -205,9 +209,9 @@ def _find_files(spec: DatasetSpec, locs: list[_Location], tried: list[str]) -> d
                 present.append(fspec.filename)
             else:
                 bad.append(f"{fspec.filename} failed its hash check")
-                if loc.managed:
-                    _fetch.set_aside(path, check.how)
-                else:
+                if loc.managed and _fetch.set_aside(path, check.how, warn_failure=False) is None:
+                    bad[-1] += _damaged_shared_file(spec, path, check.how, loc.folder.parent)
+                elif not loc.managed:
                     warnings.warn(
                         f"{path} does not match the known SHA-256 of {spec.name}'s {fspec.filename} "
                         f"({check.how}); it is not used.",
@@ -219,6 +223,33 @@ def _find_files(spec: DatasetSpec, locs: list[_Location], tried: list[str]) -> d
         else:
             tried.append(f"{loc.label}: no files")
     return found
+
+
+_damaged_reported: set[Path] = set()
+
+
+def _damaged_shared_file(spec: DatasetSpec, path: Path, how: str, root: Path) -> str:
+    """Say once per session that a file in a folder this account cannot change (a class's shared data) is bad.
+
+    The file is left exactly as it is (never deleted or rewritten: it is not ours); the caller goes on
+    to the next place in order (the account's own cache, a download into it, the offline fallback).
+    Returns the operator's fix, for the "what was tried" lists of later errors.
+    """
+    fix = (
+        f"the folder's owner fixes it for everyone with `python -m course_utils.data download {spec.name} "
+        f"--data-dir {root}` (it sets the damaged copy aside and fetches a verified one)"
+    )
+    if path not in _damaged_reported:
+        _damaged_reported.add(path)
+        warnings.warn(
+            f"The shared data file {path} is damaged ({how}). This account cannot change that folder, so the "
+            f"file was left untouched and is not used: {spec.name} comes from the next place that has a verified "
+            f"copy (your own cache {_fetch.own_cache_dir() / spec.name}, Keras's or Debian's folder, a download into "
+            f"your cache, or MNIST's offline subset). Tell the course's operator: {fix}.",
+            DataCacheWarning,
+            stacklevel=5,
+        )
+    return f" (left untouched: the folder cannot be written; {fix})"
 
 
 def _dead_host_set() -> set[str]:
@@ -655,7 +686,11 @@ def download(
             list(spec.files) if files is None else [by_name[check_choice("files", f, list(by_name))] for f in files]
         )
         locs = [_Location("data_dir", f"the cache {root / spec.name}", root / spec.name, True)]
-        if root / spec.name in _fetch._fallback_dirs:  # the cache could not be written earlier this session
+        own = _fetch.own_cache_dir() / spec.name
+        if own.is_dir() and own != root / spec.name and _fetch._can_write(root / spec.name) is not None:
+            locs.append(_Location("download", f"your own cache {own}", own, True))  # a read-only shared folder
+        # The cache could not be written earlier this session, and the fallback is not the own cache.
+        if root / spec.name in _fetch._fallback_dirs and _fetch._fallback_dirs[root / spec.name] != own:
             fallback = _fetch._fallback_dirs[root / spec.name]
             locs.append(_Location("download", f"this session's temporary cache {fallback}", fallback, True))
         found = {k: v for k, v in _find_files(spec, locs, []).items() if k in {f.filename for f in wanted}}
