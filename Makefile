@@ -78,9 +78,9 @@ HUB_PREFIX ?= /opt/course-hub
 HUBTEST_ARGS ?=
 hubsetup:
 	test -x $(HUB_PREFIX)/bin/jupyterhub || { $(PYTHON) -m venv $(HUB_PREFIX) && \
-	  $(HUB_PREFIX)/bin/pip install --quiet --disable-pip-version-check jupyterhub jupyterhub-idle-culler; }
+	  $(HUB_PREFIX)/bin/pip install --quiet --disable-pip-version-check jupyterhub==6.1.1 jupyterhub-idle-culler==2.0.0; }
 	test -e $(HUB_PREFIX)/node_modules/.bin/configurable-http-proxy || \
-	  npm install --prefix $(HUB_PREFIX) --silent --no-fund --no-audit configurable-http-proxy
+	  npm install --prefix $(HUB_PREFIX) --silent --no-fund --no-audit configurable-http-proxy@5.3.0
 
 hubtest: setup hubsetup
 	$(HUB_PREFIX)/bin/python hub/hubtest.py --course-venv $(VENV) \
