@@ -29,9 +29,9 @@ Numbers agree with the solo runs to float32 reassociation, not bit for bit: the 
 may sum in another order than the single one (``tests/test_grouped.py`` states the tolerance).
 
 Supported: the MLPs of :func:`~course_utils.models.build_mlp` (dense + activation, optional
-dropout, logits out), softmax cross-entropy, Adam as ``train`` configures it (epsilon
-:data:`~course_utils.training.ADAM_EPSILON`). Other models or settings raise a
-:class:`GroupingError` that says what to do instead.
+dropout, logits out), softmax cross-entropy, the optimizers of :data:`OPTIMIZERS` as ``train``
+configures them (Adam's epsilon :data:`~course_utils.training.ADAM_EPSILON`, fused kernels,
+momentum 0.9). Other models or settings raise a :class:`GroupingError` that says what to do instead.
 """
 
 from __future__ import annotations
@@ -45,9 +45,13 @@ from typing import Any
 import numpy as np
 
 from . import config, frameworks, training
-from ._validation import check_int, check_number
+from ._validation import check_choice, check_int, check_number
 
-__all__ = ["Member", "GroupingError", "train_group", "train_models", "signature"]
+__all__ = ["OPTIMIZERS", "Member", "GroupingError", "train_group", "train_models", "signature"]
+
+#: The optimizers a group can use: elementwise updates, so one optimizer over the stacked weights is K
+#: independent ones (RMSprop would be too, AdamW's weight decay too: not written out yet).
+OPTIMIZERS = ("adam", "sgd", "momentum")
 
 #: Adam's decay rates, the two frameworks' shared defaults (Kingma & Ba 2015).
 _BETA_1, _BETA_2 = 0.9, 0.999
@@ -215,6 +219,7 @@ def train_group(
     epochs: int,
     batch_size: int = 128,
     lr: float = 1e-3,
+    optimizer: str = "adam",
     validation: bool = True,
     record_steps: bool = False,
     progress: bool | None = None,
@@ -233,8 +238,9 @@ def train_group(
         specs: one :class:`Member` (or dict with its fields; other keys are ``build_mlp`` arguments)
             per run.
         data: as :func:`course_utils.training.train` takes it.
-        epochs, batch_size, validation, record_steps, progress: as ``train``'s; the optimizer is Adam.
+        epochs, batch_size, validation, record_steps, progress: as ``train``'s.
         lr: the learning rate of members whose spec gives none.
+        optimizer: one of :data:`OPTIMIZERS`, configured as ``train`` configures it.
         threads: PyTorch only: threads for the group (default: ``train``'s rule applied to the whole
             group's step, K times one member's).
         **mlp: ``build_mlp`` arguments shared by all members (``hidden``, ``depth``, ``activation``,
@@ -273,7 +279,7 @@ def train_group(
         labels.append(m.label if m.label is not None else f"{init_name} seed {m.seed}")
     return train_models(built, data, seeds=[m.seed for m in members],
                         lrs=[lr if m.lr is None else m.lr for m in members], labels=labels, epochs=epochs,
-                        batch_size=batch_size, validation=validation, record_steps=record_steps,
+                        batch_size=batch_size, optimizer=optimizer, validation=validation, record_steps=record_steps,
                         progress=progress, threads=threads)
 
 
@@ -286,6 +292,7 @@ def train_models(
     lrs: Sequence[float] | float = 1e-3,
     labels: Sequence[str | None] | None = None,
     batch_size: int = 128,
+    optimizer: str = "adam",
     validation: bool = True,
     record_steps: bool = False,
     progress: bool | None = None,
@@ -294,7 +301,7 @@ def train_models(
     """Train K built models of one architecture as one group, in place (as ``train`` trains one).
 
     ``seeds[k]`` and ``lrs[k]`` are what ``training.train(models[k], data, seed=..., lr=...)`` would be
-    given (optimizer Adam). Returns one History per model. See :func:`train_group` for the rest.
+    given. Returns one History per model. See :func:`train_group` for the rest.
     """
     if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
         raise TypeError("models must be a list of models of one architecture.")
@@ -309,6 +316,10 @@ def train_models(
     lrs = [check_number(f"lrs[{i}]", v, low=0.0, low_inclusive=False) for i, v in enumerate(lrs)]
     epochs = check_int("epochs", epochs, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
+    if optimizer in training.OPTIMIZERS and optimizer not in OPTIMIZERS:
+        raise GroupingError(f"grouped training supports the optimizers {OPTIMIZERS}; {optimizer!r} is not one yet. "
+                            "Train these runs with training.train.")
+    optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
     if threads is not None:
         threads = check_int("threads", threads, low=1)
     fw = _check_groupable(models, [lb or f"#{i}" for i, lb in enumerate(labels)])
@@ -328,7 +339,7 @@ def train_models(
     hists = []
     for i in range(k):
         cfg = {
-            "framework": fw, "label": labels[i], "epochs": epochs, "batch_size": batch_size, "optimizer": "adam",
+            "framework": fw, "label": labels[i], "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer,
             "lr": lrs[i], "seed": seeds[i], "loss": "cross_entropy", "n_train": n,
             "n_val": 0 if d.x_val is None else len(d.x_val), "steps_per_epoch": steps, "threads": n_threads,
         }
@@ -339,9 +350,9 @@ def train_models(
     bar = training._Bar(show, epochs * steps, f"{fw} group of {k}")
     try:
         if fw == "torch":
-            _train_torch(models, d, hists, seeds, lrs, epochs, batch_size, record_steps, bar, n_threads)
+            _train_torch(models, d, hists, seeds, lrs, optimizer, epochs, batch_size, record_steps, bar, n_threads)
         else:
-            _train_keras(models, d, hists, seeds, lrs, epochs, batch_size, record_steps, bar)
+            _train_keras(models, d, hists, seeds, lrs, optimizer, epochs, batch_size, record_steps, bar)
     finally:
         bar.close()
         config.release_memory()
@@ -355,24 +366,28 @@ def train_models(
 
 
 def _train_torch(models: Sequence[Any], d: Any, hists: list[training.History], seeds: list[int], lrs: list[float],
-                 epochs: int, bs: int, record_steps: bool, bar: Any, n_threads: int) -> None:
+                 optimizer: str, epochs: int, bs: int, record_steps: bool, bar: Any, n_threads: int) -> None:
     torch = frameworks.torch()
     previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        _torch_loop(torch, models, d, hists, seeds, lrs, epochs, bs, record_steps, bar)
+        _torch_loop(torch, models, d, hists, seeds, lrs, optimizer, epochs, bs, record_steps, bar)
     finally:
         torch.set_num_threads(previous)
 
 
 def _torch_stack(torch: Any, models: Sequence[Any]) -> tuple[list[tuple[Any, ...]], list[Any]]:
-    """Stacked steps: ("dense", Wt (K, in, out), b (K, 1, out) or None), ("act", module), ("dropout", p)."""
+    """Stacked steps: ("dense", W (K, out, in), b (K, 1, out) or None, modules), ("act", module), ("dropout", p).
+
+    W keeps PyTorch's own (out, in) layout and is used transposed, as ``nn.Linear`` uses its weight: the
+    batched product then runs the same matrix kernel per member as the solo run (with a contiguous
+    (in, out) copy, the 10-wide output layer's product summed in another order: 1e-5 apart)."""
     plans = [_torch_plan(m) for m in models]
     steps: list[tuple[Any, ...]] = []
     params: list[Any] = []
     for j, ref in enumerate(plans[0]):
         if ref[0] == "dense":
-            wt = torch.stack([p[j][1].weight.detach().t() for p in plans]).contiguous().requires_grad_()
+            wt = torch.stack([p[j][1].weight.detach() for p in plans]).requires_grad_()
             b = None
             if ref[1].bias is not None:
                 b = torch.stack([p[j][1].bias.detach() for p in plans]).unsqueeze(1).contiguous().requires_grad_()
@@ -383,16 +398,62 @@ def _torch_stack(torch: Any, models: Sequence[Any]) -> tuple[list[tuple[Any, ...
     return steps, params
 
 
+_GROUP_LINEAR: Any = None
+#: Dense layers with fewer outputs than this get their weight gradient one member at a time (see
+#: _group_linear): 10-wide output layers do; 128- and 512-wide hidden layers were exact batched.
+_LOOP_BELOW = 32
+
+
+def _group_linear() -> Any:
+    """``baddbmm(b, x, W^T)`` over the group axis, with the backward that ``nn.Linear`` computes.
+
+    Autograd's ``bmm`` backward gives the weight's gradient as ``(x^T g)^T``; ``nn.Linear``'s (``addmm``
+    with a transposed weight) computes ``g^T x`` directly. The two sum alike but run other kernels, and
+    for the 10-wide output layer they round differently (1e-8): in a deep net trained with Adam such a
+    difference grows to percent-level within a few dozen steps. With the same products in the same
+    layouts as the solo run, a member's numbers are the solo run's bit for bit (tests/test_grouped.py).
+    One exception measured here (MKL, AMD EPYC): for a narrow layer (the 10 logits) the batched
+    ``g^T x`` of 2+ members runs another kernel than the single product and differs by 5e-9, so such
+    a layer's weight gradient is one ``mm`` per member (:data:`_LOOP_BELOW` outputs; a few small calls).
+    """
+    global _GROUP_LINEAR
+    if _GROUP_LINEAR is not None:
+        return _GROUP_LINEAR
+    torch = frameworks.torch()
+
+    class GroupLinear(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, w: Any, b: Any, loop_grad_w: bool) -> Any:
+            ctx.save_for_backward(x, w)
+            ctx.has_bias, ctx.loop_grad_w = b is not None, loop_grad_w
+            wt = w.transpose(1, 2)
+            return torch.bmm(x, wt) if b is None else torch.baddbmm(b, x, wt)
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            x, w = ctx.saved_tensors
+            gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None  # nn.Linear: g @ W
+            gw = None
+            if ctx.needs_input_grad[1]:  # nn.Linear: g^T @ x
+                gt = g.transpose(1, 2)
+                gw = torch.stack([gt[k].mm(x[k]) for k in range(len(x))]) if ctx.loop_grad_w else torch.bmm(gt, x)
+            gb = g.sum(1, keepdim=True) if ctx.has_bias and ctx.needs_input_grad[2] else None  # sum over the batch
+            return gx, gw, gb, None
+
+    _GROUP_LINEAR = GroupLinear
+    return GroupLinear
+
+
 def _torch_forward(torch: Any, steps: list[tuple[Any, ...]], h: Any, gens: list[Any] | None) -> Any:
     """h: (K, B, in) or (B, in) shared by all members; gens: per-member dropout generators (None: eval)."""
     for step in steps:
         kind = step[0]
         if kind == "dense":
-            wt, b = step[1], step[2]
-            if h.dim() == 2:  # the same inputs for every member: (B, in) x (K, in, out) broadcasts
-                h = torch.matmul(h, wt) if b is None else torch.matmul(h, wt) + b
+            w, b = step[1], step[2]
+            if h.dim() == 2:  # validation: the same inputs for every member, (B, in) x (K, in, out) broadcasts
+                h = torch.matmul(h, w.transpose(1, 2)) if b is None else torch.matmul(h, w.transpose(1, 2)) + b
             else:
-                h = torch.bmm(h, wt) if b is None else torch.baddbmm(b, h, wt)
+                h = _group_linear().apply(h, w, b, w.shape[1] < _LOOP_BELOW)
         elif kind == "act":
             h = step[1](h)
         elif gens is not None and step[1] > 0:
@@ -407,16 +468,17 @@ def _torch_forward(torch: Any, steps: list[tuple[Any, ...]], h: Any, gens: list[
     return h
 
 
-class _TorchAdamScaled:
-    """Adam over the stacked weights with a learning rate per member (PyTorch's Adam formula:
-    ``p -= lr_k / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``), for groups whose members'
-    rates differ; a group with one rate uses ``torch.optim.Adam(fused=True)`` itself."""
+class _TorchScaled:
+    """The optimizer with a learning rate per member, for groups whose members' rates differ (a group
+    with one rate uses train()'s own fused optimizer). PyTorch's formulas: Adam
+    ``p -= lr_k / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``; SGD with momentum
+    ``buf = 0.9 buf + g`` (``buf = g`` at the first step), ``p -= lr_k * buf``; SGD ``p -= lr_k * g``."""
 
-    def __init__(self, torch: Any, params: list[Any], lrs: list[float]) -> None:
-        self.torch, self.params, self.t = torch, params, 0
+    def __init__(self, torch: Any, name: str, params: list[Any], lrs: list[float]) -> None:
+        self.torch, self.name, self.params, self.t = torch, name, params, 0
         self.lr = torch.tensor(lrs, dtype=torch.float32).view(-1, 1, 1)
         self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params] if name == "adam" else []
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -425,10 +487,23 @@ class _TorchAdamScaled:
     def step(self) -> None:
         torch = self.torch
         self.t += 1
-        bc1, bc2 = 1 - _BETA_1 ** self.t, 1 - _BETA_2 ** self.t
-        scale = self.lr / bc1
         with torch.no_grad():
             grads = [p.grad for p in self.params]
+            if self.name == "sgd":
+                for p, g in zip(self.params, grads, strict=True):
+                    p.sub_(g * self.lr)
+                return
+            if self.name == "momentum":
+                if self.t == 1:
+                    torch._foreach_copy_(self.m, grads)
+                else:
+                    torch._foreach_mul_(self.m, training.MOMENTUM)
+                    torch._foreach_add_(self.m, grads)
+                for p, m in zip(self.params, self.m, strict=True):
+                    p.sub_(m * self.lr)
+                return
+            bc1, bc2 = 1 - _BETA_1 ** self.t, 1 - _BETA_2 ** self.t
+            scale = self.lr / bc1
             torch._foreach_lerp_(self.m, grads, 1 - _BETA_1)
             torch._foreach_mul_(self.v, _BETA_2)
             torch._foreach_addcmul_(self.v, grads, grads, 1 - _BETA_2)
@@ -440,14 +515,14 @@ class _TorchAdamScaled:
 
 
 def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.History], seeds: list[int],
-                lrs: list[float], epochs: int, bs: int, record_steps: bool, bar: Any) -> None:
+                lrs: list[float], optimizer: str, epochs: int, bs: int, record_steps: bool, bar: Any) -> None:
     F = torch.nn.functional
     k = len(models)
     steps, params = _torch_stack(torch, models)
-    if len(set(lrs)) == 1:
-        opt = torch.optim.Adam(params, lr=lrs[0], eps=training.ADAM_EPSILON, fused=True)
+    if len(set(lrs)) == 1:  # train()'s own optimizer over the stacked weights: elementwise, so K optimizers
+        opt = training._torch_optimizer(torch, optimizer, params, lrs[0])
     else:
-        opt = _TorchAdamScaled(torch, params, lrs)
+        opt = _TorchScaled(torch, optimizer, params, lrs)
     # train() seeds torch's global generator with the run's seed (it draws the dropout masks) and a
     # separate generator for the shuffling: one of each per member here.
     config.set_seed(seeds[0])
@@ -475,7 +550,9 @@ def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.
                 yb = Y[idx]
             b = idx.shape[1]
             out = _torch_forward(torch, steps, xb, drop_gens)
-            per = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, b).mean(1)
+            # one mean-reduced cross-entropy per member, as the solo run computes it (a flat loss with
+            # reduction="none" and .mean(1) gives the same gradient but rounds the reported loss otherwise)
+            per = torch.stack([F.cross_entropy(out[j], yb[j]) for j in range(k)])
             opt.zero_grad(set_to_none=True)
             per.sum().backward()  # members are independent: each one's gradient is that of its own mean loss
             opt.step()
@@ -506,7 +583,7 @@ def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.
         for step in steps:
             if step[0] == "dense":
                 for j, m in enumerate(step[3]):
-                    m.weight.copy_(step[1][j].t())
+                    m.weight.copy_(step[1][j])
                     if step[2] is not None:
                         m.bias.copy_(step[2][j, 0])
     for m in models:
@@ -545,7 +622,7 @@ def _keras_orders(seed: int, n: int, bs: int, epochs: int) -> np.ndarray:
 
 
 def _train_keras(models: Sequence[Any], d: Any, hists: list[training.History], seeds: list[int], lrs: list[float],
-                 epochs: int, bs: int, record_steps: bool, bar: Any) -> None:
+                 optimizer: str, epochs: int, bs: int, record_steps: bool, bar: Any) -> None:
     keras = frameworks.keras()
     import tensorflow as tf  # loaded by frameworks.keras()
 
@@ -571,14 +648,14 @@ def _train_keras(models: Sequence[Any], d: Any, hists: list[training.History], s
         else:
             steps.append(ref)
     one_lr = len(set(lrs)) == 1
-    if one_lr:
-        opt = training._keras_fused_adam_classes(keras).Adam(learning_rate=lrs[0], epsilon=training.ADAM_EPSILON)
+    if one_lr:  # train()'s own optimizer over the stacked weights: elementwise, so K optimizers
+        opt = training._keras_optimizer(keras, optimizer, lrs[0])
         if not tf.distribute.has_strategy() and hasattr(opt, "_all_reduce_sum_gradients"):
             opt._all_reduce_sum_gradients = list  # one replica (see training._prepare_keras_run)
         opt.build(variables)
         update = None
     else:
-        update = _KerasAdamScaled(tf, variables, lrs)
+        update = _KerasScaled(tf, optimizer, variables, lrs)
 
     def forward(h: Any, training_mode: bool) -> Any:
         for step in steps:
@@ -684,23 +761,34 @@ def _train_keras(models: Sequence[Any], d: Any, hists: list[training.History], s
                     layer.bias.assign(b[j, 0])
 
 
-class _KerasAdamScaled:
-    """Keras's Adam ("epsilon hat", as the fused ``ResourceApplyAdam`` kernel:
-    ``w -= lr_k * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``) with a learning rate per member,
-    for groups whose members' rates differ."""
+class _KerasScaled:
+    """The optimizer with a learning rate per member, for groups whose members' rates differ. Keras's
+    formulas: Adam ("epsilon hat", as the fused ``ResourceApplyAdam`` kernel)
+    ``w -= lr_k * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``; SGD with momentum
+    ``m = 0.9 m - lr_k * g``, ``w += m``; SGD ``w -= lr_k * g``."""
 
-    def __init__(self, tf: Any, variables: list[Any], lrs: list[float]) -> None:
-        self.tf, self.variables = tf, variables
+    def __init__(self, tf: Any, name: str, variables: list[Any], lrs: list[float]) -> None:
+        self.tf, self.name, self.variables = tf, name, variables
         self.lr = tf.constant(np.asarray(lrs, dtype=np.float32).reshape(-1, 1, 1))
         self.t = tf.Variable(0.0, trainable=False)
         self.m = [tf.Variable(tf.zeros_like(v.value), trainable=False) for v in variables]
-        self.v = [tf.Variable(tf.zeros_like(v.value), trainable=False) for v in variables]
+        self.v = [tf.Variable(tf.zeros_like(v.value), trainable=False) for v in variables] if name == "adam" else []
 
     def apply(self, grads: list[Any]) -> None:
         tf = self.tf
+        if self.name == "sgd":
+            for var, g in zip(self.variables, grads, strict=True):
+                var.assign_sub(g * self.lr)
+            return
+        if self.name == "momentum":
+            for var, m, g in zip(self.variables, self.m, grads, strict=True):
+                m.assign(m * training.MOMENTUM - g * self.lr)
+                var.assign_add(m)
+            return
         self.t.assign_add(1.0)
         lr_t = self.lr * tf.sqrt(1 - tf.pow(_BETA_2, self.t)) / (1 - tf.pow(_BETA_1, self.t))
         for var, m, v, g in zip(self.variables, self.m, self.v, grads, strict=True):
             m.assign_add((g - m) * (1 - _BETA_1))
             v.assign_add((tf.square(g) - v) * (1 - _BETA_2))
             var.assign_sub(lr_t * m / (tf.sqrt(v) + training.ADAM_EPSILON))
+
