@@ -51,6 +51,24 @@ MODELS = {
 }
 LR = 1e-3
 ALONE_RUNS = 2
+NOTES = """
+Reading the table:
+
+- Where the time goes. PyTorch's solo step is already a tight loop, so grouping saves only the
+  per-layer dispatch and the per-tensor cost of the fused Adam (about half of a solo step of the
+  30-layer net); the matrix products themselves cost the same batched or not (one 64 x 128 x 128
+  product: 23 us alone, 183 us for 8 in one `bmm`), which caps the gain near 1.3-1.5x here. Keras's
+  solo run pays `fit`'s machinery per run (a data pipeline, a traced step, callbacks) and per
+  block of steps; the group runs one traced loop per epoch for all members, hence 2.5-4.7x.
+- Same numbers. PyTorch groups run the solo run's own products (tests/test_grouped.py): the
+  1-hidden-layer net's epoch loss agrees to 1e-7; the 30-layer net's is bit for bit for the first
+  dozens of steps, then 1e-7-level differences appear (the fused Adam's vector lanes meet the stacked
+  tensors at other offsets) and Adam grows them to at most ~2e-4 in an epoch. Keras groups agree for
+  the first steps only (1e-7): TensorFlow's batched matmul sums in another order than `Dense`'s
+  matmul, and in the 30-layer net Adam grows that into percent-level differences within one epoch,
+  as two runs on two machines would differ; the 1-hidden-layer net stays within 1e-4. Validation
+  accuracies of these barely trained deep nets move more than their losses: many logits are near ties.
+"""
 
 
 def _cpu() -> float:
@@ -248,22 +266,20 @@ def table(res: dict) -> str:
                      f"CPU ms per member-step: stacked `baddbmm` **{v['bmm'] * 1e3:.2f}**, "
                      f"`torch.func.stack_module_state` + `vmap(functional_call)` **{v['vmap'] * 1e3:.2f}** "
                      "(grouped uses the first).")
-    diffs = []  # the same seed in the same round, alone and grouped
+    diffs: dict[tuple[str, str], list[tuple[float, float]]] = {}  # the same seed, same round, alone and grouped
     for a in (r for r in rows if r["how"] == "alone"):
         for g in (r for r in rows if r["how"] == "grouped" and r["round"] == a["round"]
                   and r["framework"] == a["framework"] and r["model"] == a["model"]):
             for seed, loss in a["loss"].items():
                 if seed in g["loss"]:
-                    diffs.append((abs(g["loss"][seed] - loss) / abs(loss),
-                                  abs(g["val_accuracy"][seed] - a["val_accuracy"][seed])))
+                    diffs.setdefault((a["framework"], a["model"]), []).append(
+                        (abs(g["loss"][seed] - loss) / abs(loss), abs(g["val_accuracy"][seed] - a["val_accuracy"][seed])))
     if diffs:
-        lines.append(f"- Same seed alone and in a group ({len(diffs)} pairs): largest relative difference of the "
-                     f"epoch's training loss {max(d[0] for d in diffs):.1e}, largest difference of the validation "
-                     f"accuracy {max(d[1] for d in diffs):.4f} (float32 reassociation, tests/test_grouped.py; the accuracy "
-                     "can move by a few test images where an undertrained net's logits are near ties).")
-    lines += [
-        END,
-    ]
+        lines.append("- Same seed alone and in a group, largest relative difference of the epoch's training loss / "
+                     "largest difference of the validation accuracy: " + "; ".join(
+                         f"{fw} {m} {max(d[0] for d in v):.1e} / {max(d[1] for d in v):.3f}"
+                         for (fw, m), v in sorted(diffs.items())) + " (see below).")
+    lines += ["", NOTES.strip(), END]
     return "\n".join(lines) + "\n"
 
 
