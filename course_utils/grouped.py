@@ -792,3 +792,94 @@ class _KerasScaled:
             v.assign_add((tf.square(g) - v) * (1 - _BETA_2))
             var.assign_sub(lr_t * m / (tf.sqrt(v) + training.ADAM_EPSILON))
 
+
+# ---------------------------------------------------------------- experiments.sweep
+
+#: train_mlp arguments that may differ inside one group (everything else must be equal).
+_PER_MEMBER = ("init", "seed", "lr", "output_init", "bias_init")
+#: Largest group sweep forms: beyond 16 members the speed-up per run has flattened (bench/RESULTS.md)
+#: while the memory of the stacked weights and activations keeps growing.
+MAX_GROUP = 16
+
+
+def sweep_groups(fn: Any, tasks: Sequence[tuple[int, Mapping[str, Any]]], done: Any) -> list[int]:
+    """Run the sweep's uncached ``experiments.train_mlp`` calls that share everything but
+    ``init``/``seed``/``lr``/``output_init``/``bias_init`` as groups; call ``done(i, record)`` for each.
+
+    Returns the task indices left to run one at a time: every task when ``fn`` is not ``train_mlp``,
+    the calls alone in their group, and groups that cannot be grouped (an optimizer grouped training
+    lacks, a model it does not support).
+    """
+    import inspect
+
+    from . import experiments
+
+    if fn is not experiments.train_mlp:
+        return [i for i, _ in tasks]
+    defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    buckets: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for i, call in tasks:
+        full = {**defaults, **call}
+        key = repr(sorted((k, repr(v)) for k, v in full.items() if k not in _PER_MEMBER))
+        buckets.setdefault(key, []).append((i, full))
+    left: list[int] = []
+    for members in buckets.values():
+        for start in range(0, len(members), MAX_GROUP):
+            chunk = members[start:start + MAX_GROUP]
+            if len(chunk) < 2 or chunk[0][1]["optimizer"] not in OPTIMIZERS:
+                left += [i for i, _ in chunk]
+                continue
+            try:
+                records = _train_mlp_group([c for _, c in chunk])
+            except GroupingError:
+                left += [i for i, _ in chunk]
+                continue
+            for (i, _), record in zip(chunk, records, strict=True):
+                done(i, record)
+    return sorted(left)
+
+
+def _train_mlp_group(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``experiments.train_mlp(**call)`` for each call, trained as one group: the same records
+    (metrics and seconds, each run's seconds its share of the group's) to float32 reassociation."""
+    import statistics
+
+    from . import experiments, models
+
+    c = calls[0]
+    fw = frameworks.check_framework(c["framework"])
+    ds = experiments.cached_dataset(c["dataset"], c["n_train"])
+    built, build_s = [], []
+    for call in calls:
+        t0 = time.perf_counter()
+        built.append(models.build_mlp(fw, ds.x_train.shape[1], call["hidden"], call["activation"], call["init"],
+                                      bias_init=call["bias_init"], dropout=call["dropout"], n_classes=ds.n_classes,
+                                      output_init=call["output_init"], seed=call["seed"], depth=call["depth"]))
+        build_s.append(time.perf_counter() - t0)
+    flush = fw == "torch" and c["flush_denormal"]  # as train_mlp: subnormals as zero during the run
+    torch = frameworks.torch() if flush else None
+    t0 = time.perf_counter()
+    if flush:
+        torch.set_flush_denormal(True)
+    try:
+        hists = train_models(built, ds, epochs=c["epochs"], seeds=[x["seed"] for x in calls],
+                             lrs=[x["lr"] for x in calls], batch_size=c["batch_size"], optimizer=c["optimizer"],
+                             progress=False)
+        finals = [training.evaluate(m, ds.x_train, ds.y_train)["loss"] if c["train_loss"] else None for m in built]
+    finally:
+        if flush:
+            torch.set_flush_denormal(False)
+    share = (time.perf_counter() - t0) / len(calls)
+    records = []
+    for hist, build, final in zip(hists, build_s, finals, strict=True):
+        # the same metrics as experiments.train_mlp returns
+        out = {"val_accuracy": hist.val_accuracy[-1], "val_loss": hist.val_loss[-1], "loss": hist.loss[-1],
+               "accuracy": hist.accuracy[-1], "seconds_per_epoch": statistics.median(hist.seconds_per_epoch),
+               "build_seconds": build}
+        if c["train_loss"]:
+            out["final_train_loss"] = final
+        out["history"] = {"epoch": hist.epoch, "val_accuracy": hist.val_accuracy, "val_loss": hist.val_loss,
+                          "loss": hist.loss, "accuracy": hist.accuracy, "seconds_per_epoch": hist.seconds_per_epoch}
+        records.append({"metrics": {k: experiments._jsonable(v) for k, v in out.items()}, "seconds": share + build})
+    return records
