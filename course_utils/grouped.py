@@ -25,8 +25,11 @@ What each member keeps, exactly as in a run of :func:`course_utils.training.trai
 * its :class:`~course_utils.training.History`, the same fields as alone. ``seconds_per_epoch`` is
   the group's epoch time divided by K (each member's share); ``config["group_size"]`` says K.
 
-Numbers agree with the solo runs to float32 reassociation, not bit for bit: the batched product
-may sum in another order than the single one (``tests/test_grouped.py`` states the tolerance).
+Numbers agree with the solo runs to float32 rounding: PyTorch runs the solo run's own products
+(mostly bit for bit); Keras's batched matmul sums in another order than ``Dense``'s (1e-7 per step;
+``tests/test_grouped.py`` states the tolerance). In deep nets Adam grows such differences as it grows
+any rounding difference (a 30-layer net, one epoch: ~2e-4 in PyTorch, percent-level in Keras, as two
+machines would differ; ``bench/RESULTS.md``): the same statistics, not the same digits.
 
 Supported: the MLPs of :func:`~course_utils.models.build_mlp` (dense + activation, optional
 dropout, logits out), softmax cross-entropy, the optimizers of :data:`OPTIMIZERS` as ``train``

@@ -4,10 +4,12 @@ Tolerance. A grouped step computes the same arithmetic as the solo step, but the
 product (``baddbmm``/``tf.matmul`` over the group axis) may add a row's products in another order
 than the single product: float32 reassociation, a relative difference of a few float32 epsilons
 (1.2e-7) times sqrt(terms) per sum -- about 1e-6 after a few layers (measured here: at most 1e-6
-relative on the step losses of 2 epochs). Adam then amplifies nothing systematically (its update is
-lr * m / sqrt(v), insensitive to a relative change of the gradient), so the differences stay near
-that level for the first steps. ``RTOL = 1e-4`` leaves 100x for other BLAS kernels and for the
-compounding over ~40 steps, and still fails on any real difference: another batch, another dropout
+relative on the step losses of 2 epochs; PyTorch runs the solo run's own products and is mostly bit
+for bit). Adam's update lr * m / sqrt(v) is insensitive to a small relative change of a gradient,
+so in this small net the differences stay near that level over its 20 steps; in a 30-layer net they
+do not: there Adam grows 1e-7 into percent-level differences within an epoch in Keras, ~2e-4 in
+PyTorch (bench/RESULTS.md, "Grouped training"). ``RTOL = 1e-4`` leaves 100x for other BLAS kernels
+and for the compounding over 20 steps, and still fails on any real difference: another batch, another dropout
 mask or another initial weight changes the loss at the 1e-2 level (checked below: the same model
 with another seed's data order differs by far more than RTOL).
 """
