@@ -148,6 +148,7 @@ def sweep(
     cache: bool = True,
     progress: bool | None = None,
     workers: int = 1,
+    grouped: bool = False,
     **fixed: Any,
 ):
     """Run ``fn(**config, seed=seed, **fixed)`` over the grid's product and every seed.
@@ -166,6 +167,10 @@ def sweep(
             a minute or more. ``fn`` must be importable by ``module.name``
             (a course_utils function such as :func:`train_mlp`, not one defined in a
             notebook); configurations travel as JSON, never pickle.
+        grouped: with ``fn=train_mlp``, train the uncached runs that differ only in ``init``,
+            ``seed``, ``lr``, ``output_init`` or ``bias_init`` as groups (:mod:`course_utils.grouped`:
+            one batched computation, the same numbers to float32 reassociation, less CPU per run);
+            the rest one at a time as usual.
         **fixed: parameters passed to every run, part of the cache key too.
 
     Returns:
@@ -205,6 +210,10 @@ def sweep(
         bar.update(1)
 
     try:
+        if grouped and todo:
+            from . import grouped as grouping
+
+            todo = grouping.sweep_groups(fn, [(i, jobs[i][2]) for i in todo], done)
         if workers > 1 and len(todo) > 1:
             _run_parallel(fn, [(i, jobs[i][2]) for i in todo], workers, done)
         else:
