@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from . import config, frameworks, training
+from . import _keras_training, _torch_training, config, frameworks, training
 from ._validation import check_choice, check_int, check_number
 
 __all__ = ["OPTIMIZERS", "Member", "GroupingError", "train_group", "train_models", "signature"]
@@ -523,7 +523,7 @@ def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.
     k = len(models)
     steps, params = _torch_stack(torch, models)
     if len(set(lrs)) == 1:  # train()'s own optimizer over the stacked weights: elementwise, so K optimizers
-        opt = training._torch_optimizer(torch, optimizer, params, lrs[0])
+        opt = _torch_training.optimizer(torch, optimizer, params, lrs[0])
     else:
         opt = _TorchScaled(torch, optimizer, params, lrs)
     # train() seeds torch's global generator with the run's seed (it draws the dropout masks) and a
@@ -652,9 +652,9 @@ def _train_keras(models: Sequence[Any], d: Any, hists: list[training.History], s
             steps.append(ref)
     one_lr = len(set(lrs)) == 1
     if one_lr:  # train()'s own optimizer over the stacked weights: elementwise, so K optimizers
-        opt = training._keras_optimizer(keras, optimizer, lrs[0])
+        opt = _keras_training._keras_optimizer(keras, optimizer, lrs[0])
         if not tf.distribute.has_strategy() and hasattr(opt, "_all_reduce_sum_gradients"):
-            opt._all_reduce_sum_gradients = list  # one replica (see training._prepare_keras_run)
+            opt._all_reduce_sum_gradients = list  # one replica (see _keras_training._prepare_keras_run)
         opt.build(variables)
         update = None
     else:

@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
-MARKED = ("bench_training", "bench_comparison")
+MARKED = ("bench_training", "bench_comparison", "bench_grouped")
 # Sections under a heading of their own, written by a writer that stops at the next heading or marker.
 HEADED = ("## Notebook memory and time", "## Concurrent learners")
 

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import pytest
 
-from course_utils import grouped, models, training
+from course_utils import advice, grouped, models, training
 
 FRAMEWORKS = ("keras", "torch")
 RTOL = 1e-4  # see the module docstring
@@ -171,4 +171,4 @@ def test_sweep_grouped_gives_the_runs_alone(monkeypatch):
         # accuracies: a near-tie may flip one image (see _same_history); the losses are the real check
         np.testing.assert_allclose(together[col], alone[col], rtol=RTOL, atol=0.005 if "acc" in col else 0)
     # a fn that is not train_mlp runs one at a time, untouched
-    assert grouped.sweep_groups(experiments.signal_summary, [(0, {}), (1, {})], None) == [0, 1]
+    assert grouped.sweep_groups(advice.signal_summary, [(0, {}), (1, {})], None) == [0, 1]
