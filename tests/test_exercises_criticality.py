@@ -55,3 +55,14 @@ def test_five_thirds_is_chaotic_and_one_fades():
     f53, b53 = criticality.deep_tanh_ratios(5 / 3)
     f1, b1 = criticality.deep_tanh_ratios(1.0)
     assert b53 > 1e3 and f1 < 0.2 and b1 < 0.2
+
+
+def test_a_function_is_called_and_a_stub_is_not_done():
+    from course_utils.exercises import STUB_MARKER
+
+    assert criticality.check_deep_tanh_gain(lambda: 1.1).passed
+
+    def stub():
+        raise NotImplementedError(f"{STUB_MARKER}: choose a gain.")
+
+    assert criticality.check_deep_tanh_gain(stub).status == "not done"

@@ -43,13 +43,15 @@ def deep_tanh_ratios(gain: float, depth: int = TANH_DEPTH, width: int = TANH_WID
 
 @checker("a gain for a 100-layer tanh network")
 def check_deep_tanh_gain(gain: Any) -> tuple[bool, str]:
-    """Accept a gain whose 100-layer tanh network keeps its signal (last/first std >= 0.3) and its
+    """``gain`` (a number, or a function of no arguments returning one): accept a gain whose 100-layer tanh network keeps its signal (last/first std >= 0.3) and its
     gradient (first layer within 3x of the last), by the mean-field prediction.
 
     Mistakes named: PyTorch's ``calculate_gain("tanh")`` = 5/3 (chaotic: gradients grow about 10^4x),
     ReLU's sqrt(2), exactly 1 (the boundary for zero biases, where the signal still fades
     polynomially), anything below 1 (ordered: exponential decay), too far above 1 (chaotic).
     """
+    if callable(gain):  # a function returning the gain: a stub's NotImplementedError reads as "not done"
+        gain = gain()
     g = number(gain, "your gain")
     if isinstance(g, str):
         return fail(g)
@@ -63,7 +65,7 @@ def check_deep_tanh_gain(gain: Any) -> tuple[bool, str]:
                   f"(chi_1 close to 1) with a non-zero fixed point for the signal.")
     advice = [
         (abs(g - 5 / 3) < 0.01, "5/3 is PyTorch's calculate_gain('tanh'), tuned for moderate depth: it makes the "
-                                "network chaotic (chi_1 = 1.10 > 1), so gradients grow geometrically towards the input."),
+                                "network chaotic (chi_1 = 1.21 > 1), so gradients grow geometrically towards the input."),
         (abs(g - math.sqrt(2)) < 0.01, "sqrt(2) is ReLU's gain (He), which makes up for ReLU dropping half of its "
                                        "input; tanh drops nothing, and with this gain it is chaotic (chi_1 > 1)."),
         (abs(g - 1) < 0.005, "gain 1 is exactly the order-to-chaos boundary for zero biases, but there the signal's "
