@@ -43,6 +43,7 @@ __all__ = [
     "History",
     "train",
     "evaluate",
+    "adam_steps",
     "predict_logits",
     "show_progress",
     "forward_macs",
@@ -671,6 +672,57 @@ def _predict(model: Any, fw: str, x: Any, batch_size: int) -> np.ndarray:
     with frameworks.eval_mode(model), torch.inference_mode():
         X = torch.from_numpy(x)
         return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)]).numpy()
+
+
+#: What :func:`adam_steps` can run: the course's optimizer in each framework, and stock Keras.
+ADAM_VARIANTS = ("torch", "keras", "keras_stock")
+
+
+def adam_steps(gradients: Any, w0: Any, *, variant: str = "torch", optimizer: str = "adam",
+               lr: float = 1e-3) -> np.ndarray:
+    """The weights after each of ``len(gradients)`` optimizer steps from ``w0``, fed the given gradients.
+
+    ``variant``: ``"torch"`` (``torch.optim.Adam``/``AdamW`` as :func:`train` builds them), ``"keras"``
+    (the course's Keras Adam/AdamW, which takes PyTorch's steps: see
+    ``_keras_training.fused_adam_classes``), or ``"keras_stock"`` (``keras.optimizers.Adam``/``AdamW``
+    with the same epsilon, :data:`ADAM_EPSILON`, which Keras adds before the bias correction, the
+    "epsilon hat" of Kingma & Ba 2015, section 2). Same weights and gradients in, so the variants can
+    be compared step by step. Returns an array of shape ``(steps, *w0.shape)``, float32.
+    """
+    variant = check_choice("variant", variant, ADAM_VARIANTS)
+    optimizer = check_choice("optimizer", optimizer, ("adam", "adamw"))
+    lr = check_number("lr", lr, low=0.0, low_inclusive=False)
+    w0 = np.asarray(w0, dtype=np.float32)
+    grads = [np.asarray(g, dtype=np.float32) for g in gradients]
+    if not grads or any(g.shape != w0.shape for g in grads):
+        raise ValueError(f"gradients must be a non-empty sequence of arrays of the weights' shape {w0.shape}; "
+                         f"got shapes {[g.shape for g in grads][:3]}.")
+    out = []
+    if variant == "torch":
+        torch = frameworks.torch()
+        param = torch.nn.Parameter(torch.tensor(w0))
+        opt = _torch_optimizer(torch, optimizer, [param], lr)
+        for g in grads:
+            param.grad = torch.tensor(g)
+            opt.step()
+            out.append(param.detach().numpy().copy())
+        return np.stack(out)
+    from . import _keras_training
+
+    keras = frameworks.keras()
+    import tensorflow as tf  # loaded by frameworks.keras()
+
+    var = keras.Variable(w0)
+    if variant == "keras":
+        opt = _keras_training._keras_optimizer(keras, optimizer, lr)
+    elif optimizer == "adam":
+        opt = keras.optimizers.Adam(learning_rate=lr, epsilon=ADAM_EPSILON)
+    else:
+        opt = keras.optimizers.AdamW(learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY)
+    for g in grads:
+        opt.apply_gradients([(tf.constant(g), var)])
+        out.append(np.asarray(var).copy())
+    return np.stack(out)
 
 
 def evaluate(model: Any, x: Any, y: Any, *, loss: str = "cross_entropy") -> dict[str, float]:

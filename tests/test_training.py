@@ -196,28 +196,10 @@ def test_progress_is_quiet_under_tests_and_can_be_forced(fashion, capsys):
 
 
 def _adam_runs(name, w0, grads, keras_cls=None):
-    """Weights after each step of the course's Keras and PyTorch optimizer `name` on the same gradients."""
-    import tensorflow as tf
-    import torch
-
-    from course_utils import frameworks
-
-    keras = frameworks.keras()
-    var = keras.Variable(w0)
-    if keras_cls is None:
-        opt = _keras_training._keras_optimizer(keras, name, 1e-2)
-    else:
-        opt = keras_cls(learning_rate=1e-2, epsilon=training.ADAM_EPSILON)
-    param = torch.nn.Parameter(torch.tensor(w0))
-    topt = training._torch_optimizer(torch, name, [param], 1e-2)
-    k_steps, t_steps = [], []
-    for g in grads:
-        opt.apply_gradients([(tf.constant(g), var)])
-        k_steps.append(np.asarray(var).copy())
-        param.grad = torch.tensor(g)
-        topt.step()
-        t_steps.append(param.detach().numpy().copy())
-    return k_steps, t_steps
+    """Weights after each step of the course's Keras and PyTorch optimizer `name` (or stock Keras) on the same gradients."""
+    keras = "keras" if keras_cls is None else "keras_stock"
+    return (list(training.adam_steps(grads, w0, variant=keras, optimizer=name, lr=1e-2)),
+            list(training.adam_steps(grads, w0, variant="torch", optimizer=name, lr=1e-2)))
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])
@@ -235,12 +217,8 @@ def test_keras_adam_takes_pytorchs_steps(name):
     assert np.abs(keras_w[-1] - w0).max() > 0.1  # the weights did move
     for t, (k, p) in enumerate(zip(keras_w, torch_w, strict=True), start=1):
         np.testing.assert_allclose(k, p, rtol=0, atol=2e-6, err_msg=f"step {t}")  # float32 rounding of ~1
-    from course_utils import frameworks
-
-    stock = frameworks.keras().optimizers.Adam if name == "adam" else frameworks.keras().optimizers.AdamW
-    if name == "adam":
-        stock_w, _ = _adam_runs(name, w0, grads, keras_cls=stock)
-        assert np.abs(stock_w[-1] - torch_w[-1]).max() > 1e-3  # a different optimizer with the same epsilon
+    stock_w, _ = _adam_runs(name, w0, grads, keras_cls=True)
+    assert np.abs(stock_w[-1] - torch_w[-1]).max() > 1e-3  # a different optimizer with the same epsilon
 
 
 def test_stock_keras_adam_epsilon_is_larger_by_the_predicted_factor():
@@ -249,15 +227,12 @@ def test_stock_keras_adam_epsilon_is_larger_by_the_predicted_factor():
     At step 1, m_hat = g and v_hat = g^2, so PyTorch steps lr * g / (|g| + eps) and Keras's "epsilon hat"
     lr * g / (|g| + eps / sqrt(1 - beta_2)); the ratio of the two steps is predicted element by element.
     """
-    from course_utils import frameworks
-
-    keras = frameworks.keras()
     eps, beta_2 = training.ADAM_EPSILON, 0.999
     rng = np.random.default_rng(1)
     w0 = np.zeros((50, 40), dtype=np.float32)  # steps measured from zero: no rounding against weights ~1
     g = (rng.choice([-1.0, 1.0], size=w0.shape) * 10.0 ** rng.uniform(-10, -4, size=w0.shape)).astype(np.float32)
     fused_w, torch_w = _adam_runs("adam", w0, [g])
-    stock_w, _ = _adam_runs("adam", w0, [g], keras_cls=keras.optimizers.Adam)
+    stock_w, _ = _adam_runs("adam", w0, [g], keras_cls=True)
     a = np.abs(g.astype(np.float64))
     predicted = (a + eps / np.sqrt(1 - beta_2)) / (a + eps)
     np.testing.assert_allclose(torch_w[0] / stock_w[0], predicted, rtol=1e-4)
@@ -332,3 +307,10 @@ def test_keras_runs_leave_no_functions_behind(fashion):
         gradients.append(sum(name.startswith("CustomGradient") for name in ops._gradient_registry.list()))
     assert functions[2] == functions[1], functions
     assert gradients[2] == gradients[1], gradients
+
+
+def test_adam_steps_bad_input():
+    with pytest.raises(ValueError, match="variant"):
+        training.adam_steps([np.zeros(2)], np.zeros(2), variant="jax")
+    with pytest.raises(ValueError, match="shape"):
+        training.adam_steps([np.zeros(3)], np.zeros(2))
