@@ -66,3 +66,26 @@ def test_a_function_is_called_and_a_stub_is_not_done():
         raise NotImplementedError(f"{STUB_MARKER}: choose a gain.")
 
     assert criticality.check_deep_tanh_gain(stub).status == "not done"
+
+
+def test_relu_correlation_solution_and_measurement():
+    assert criticality.check_relu_correlation(lambda: 1 / math.pi).passed
+    rng = np.random.default_rng(0)  # the answer is what a wide random ReLU layer does to two orthogonal inputs
+    u, v = rng.standard_normal((2, 400_000))
+    a, b = np.maximum(u, 0), np.maximum(v, 0)
+    assert abs((a @ b) / np.sqrt((a @ a) * (b @ b)) - criticality.RELU_CORRELATION_OF_ORTHOGONAL) < 0.005
+
+
+@pytest.mark.parametrize(("wrong", "advice"), [
+    (0.0, "do not give uncorrelated"),
+    (1 / (2 * math.pi), "divides by the second moment"),
+    (0.5, "half of the units"),
+    (2 / math.pi, "not folded over"),
+    (1 / math.sqrt(2 * math.pi), "the mean of one output"),
+    (1.5, "between 0 and 1"),
+    (0.25, "E[relu(u)] = 1/sqrt(2 pi)"),
+    ("a third", "should be a number"),
+])
+def test_relu_correlation_wrong_answers(wrong, advice):
+    feedback = criticality.check_relu_correlation(wrong)
+    assert not feedback.passed and advice in feedback.message

@@ -1,5 +1,8 @@
 """Checkers for the criticality exercises of notebooks 05 (deep tanh) and 06 (deep ReLU).
 
+Notebook 06: :func:`check_relu_correlation` -- the correlation of two independent inputs after one ReLU layer
+(the first step of the ReLU correlation map: 1/pi, not 0).
+
 Notebook 05: :func:`check_deep_tanh_gain` -- choose the gain of Glorot weights for a 100-layer tanh
 network so that both the signal and the gradient arrive at a usable size. The verdict comes from the
 mean-field prediction (``diagnostics.signal_propagation_theory``; Poole et al. 2016, Schoenholz et
@@ -17,7 +20,7 @@ from typing import Any
 from . import checker, fail, ok
 from ._common import number
 
-__all__ = ["TANH_DEPTH", "TANH_WIDTH", "GRADIENT_BAND", "SIGNAL_FLOOR", "deep_tanh_ratios", "check_deep_tanh_gain"]
+__all__ = ["RELU_CORRELATION_OF_ORTHOGONAL", "check_relu_correlation", "TANH_DEPTH", "TANH_WIDTH", "GRADIENT_BAND", "SIGNAL_FLOOR", "deep_tanh_ratios", "check_deep_tanh_gain"]
 
 #: The network of notebook 05's exercise: 100 square tanh layers of 256 units, zero biases.
 TANH_DEPTH, TANH_WIDTH = 100, 256
@@ -78,3 +81,41 @@ def check_deep_tanh_gain(gain: Any) -> tuple[bool, str]:
                "it fades. Go a little higher."),
     ]
     return fail(f"{facts}. " + next(text for hit, text in advice if hit))
+
+
+#: Correlation of the next layer's pre-activations for two uncorrelated inputs of a ReLU layer (Cho & Saul 2009):
+#: E[relu(u) relu(v)] / E[relu(u)^2] = (1 / (2 pi)) / (1 / 2) for independent standard normals u, v.
+RELU_CORRELATION_OF_ORTHOGONAL = 1 / math.pi
+
+
+@checker("the correlation after one ReLU layer")
+def check_relu_correlation(answer: Any) -> tuple[bool, str]:
+    """``answer`` (a number, or a function of no arguments returning one) should be 1/pi = 0.3183.
+
+    Two inputs whose pre-activations u, v are independent N(0, 1): the next layer's pre-activations have
+    correlation E[relu(u) relu(v)] / E[relu(u)^2] = E[relu(u)]^2 / (1/2) = (1/(2 pi)) / (1/2). Mistakes named:
+    0 (independence survives), 1/(2 pi) (not normalised), 1/2 (half the units active), 2/pi, 1/sqrt(2 pi).
+    """
+    if callable(answer):
+        answer = answer()
+    c = number(answer, "your correlation")
+    if isinstance(c, str):
+        return fail(c)
+    expected = RELU_CORRELATION_OF_ORTHOGONAL
+    if abs(c - expected) < 1e-3:
+        return ok(f"1/pi = {expected:.4f}: ReLU outputs are all >= 0, so even unrelated inputs share a positive mean; "
+                  "layer after layer the correlation map pushes every pair towards 1.")
+    advice = [
+        (abs(c) < 1e-3, "independent pre-activations do not give uncorrelated ReLU outputs: relu(u) and relu(v) are "
+                        "both >= 0 with mean 1/sqrt(2 pi), and the next layer's pre-activations inherit that shared mean."),
+        (abs(c - 1 / (2 * math.pi)) < 1e-3, "1/(2 pi) is E[relu(u) relu(v)]; a correlation divides by the second "
+                                             "moment, E[relu(u)^2] = 1/2."),
+        (abs(c - 0.5) < 1e-3, "half of the units are active for each input, but that is not their correlation: compute "
+                              "E[relu(u) relu(v)] / E[relu(u)^2]."),
+        (abs(c - 2 / math.pi) < 1e-3, "2/pi is E[|u|]^2: the negative half is set to 0, not folded over."),
+        (abs(c - 1 / math.sqrt(2 * math.pi)) < 1e-3, "1/sqrt(2 pi) is E[relu(u)], the mean of one output; the "
+                                                      "correlation needs its square over E[relu(u)^2]."),
+        (c < 0 or c > 1, "a correlation of non-negative outputs lies between 0 and 1."),
+    ]
+    hint = next((text for hit, text in advice if hit), "use E[relu(u)] = 1/sqrt(2 pi) and E[relu(u)^2] = 1/2.")
+    return fail(f"your correlation is {c:.4g}; expected {expected:.4f}. {hint}")
