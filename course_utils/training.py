@@ -47,6 +47,7 @@ __all__ = [
     "History",
     "train",
     "evaluate",
+    "adam_steps",
     "predict_logits",
     "show_progress",
     "forward_macs",
@@ -58,7 +59,12 @@ LOSSES = ("cross_entropy", "mse")
 
 #: SGD momentum of the "momentum" optimizer (the usual 0.9, Sutskever et al. 2013).
 MOMENTUM = 0.9
-#: Adam/AdamW epsilon: Keras's default (PyTorch's is 1e-8); one value so both frameworks agree.
+#: Adam/AdamW epsilon, in PyTorch's meaning (added to sqrt of the bias-corrected second moment), for
+#: both frameworks: the course's Keras Adam passes ``eps * sqrt(1 - beta_2^t)`` to TensorFlow's kernel
+#: (``_keras_training.fused_adam_classes``), so the two take the same steps. The value is Keras's
+#: default (PyTorch's is 1e-8). Stock ``keras.optimizers.Adam(epsilon=1e-7)`` is a different optimizer:
+#: its epsilon is added before the bias correction and weighs 1/sqrt(1 - beta_2^t) times more
+#: (about 32x at step 1, 3.2x at step 100).
 ADAM_EPSILON = 1e-7
 #: RMSprop's decay of the squared-gradient average: Keras's rho (PyTorch calls it alpha, default 0.99).
 RMSPROP_RHO = 0.9
@@ -496,6 +502,57 @@ def predict_logits(model: Any, x: Any, *, batch_size: int = VAL_BATCH_SIZE) -> n
 
 def _predict(model: Any, fw: str, x: Any, batch_size: int) -> np.ndarray:
     return _path(fw).predict(model, _check_x("x", x, frameworks.input_shape_of(model, fw)), batch_size)
+
+
+#: What :func:`adam_steps` can run: the course's optimizer in each framework, and stock Keras.
+ADAM_VARIANTS = ("torch", "keras", "keras_stock")
+
+
+def adam_steps(gradients: Any, w0: Any, *, variant: str = "torch", optimizer: str = "adam",
+               lr: float = 1e-3) -> np.ndarray:
+    """The weights after each of ``len(gradients)`` optimizer steps from ``w0``, fed the given gradients.
+
+    ``variant``: ``"torch"`` (``torch.optim.Adam``/``AdamW`` as :func:`train` builds them), ``"keras"``
+    (the course's Keras Adam/AdamW, which takes PyTorch's steps: see
+    ``_keras_training.fused_adam_classes``), or ``"keras_stock"`` (``keras.optimizers.Adam``/``AdamW``
+    with the same epsilon, :data:`ADAM_EPSILON`, which Keras adds before the bias correction, the
+    "epsilon hat" of Kingma & Ba 2015, section 2). Same weights and gradients in, so the variants can
+    be compared step by step. Returns an array of shape ``(steps, *w0.shape)``, float32.
+    """
+    variant = check_choice("variant", variant, ADAM_VARIANTS)
+    optimizer = check_choice("optimizer", optimizer, ("adam", "adamw"))
+    lr = check_number("lr", lr, low=0.0, low_inclusive=False)
+    w0 = np.asarray(w0, dtype=np.float32)
+    grads = [np.asarray(g, dtype=np.float32) for g in gradients]
+    if not grads or any(g.shape != w0.shape for g in grads):
+        raise ValueError(f"gradients must be a non-empty sequence of arrays of the weights' shape {w0.shape}; "
+                         f"got shapes {[g.shape for g in grads][:3]}.")
+    out = []
+    if variant == "torch":
+        torch = frameworks.torch()
+        param = torch.nn.Parameter(torch.tensor(w0))
+        opt = _torch_optimizer(torch, optimizer, [param], lr)
+        for g in grads:
+            param.grad = torch.tensor(g)
+            opt.step()
+            out.append(param.detach().numpy().copy())
+        return np.stack(out)
+    from . import _keras_training
+
+    keras = frameworks.keras()
+    import tensorflow as tf  # loaded by frameworks.keras()
+
+    var = keras.Variable(w0)
+    if variant == "keras":
+        opt = _keras_training._keras_optimizer(keras, optimizer, lr)
+    elif optimizer == "adam":
+        opt = keras.optimizers.Adam(learning_rate=lr, epsilon=ADAM_EPSILON)
+    else:
+        opt = keras.optimizers.AdamW(learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY)
+    for g in grads:
+        opt.apply_gradients([(tf.constant(g), var)])
+        out.append(np.asarray(var).copy())
+    return np.stack(out)
 
 
 def evaluate(model: Any, x: Any, y: Any, *, loss: str = "cross_entropy") -> dict[str, float]:

@@ -162,3 +162,27 @@ def ks_same(a: np.ndarray, b: np.ndarray, what: str) -> float:
     res = stats.ks_2samp(np.ravel(a), np.ravel(b))
     assert res.pvalue > ALPHA, f"{what}: KS D={res.statistic:.4f}, p={res.pvalue:.2e} <= {ALPHA}"
     return float(res.pvalue)
+
+
+def test_variance_formulas_evaluate_to_the_variance():
+    """Every variance-scaling formula string, read as arithmetic, is the variance the scheme draws.
+
+    Glorot is ``2/(fan_in+fan_out)`` (the paper's eq. 12), not ``1/(fan_in+fan_out)/2``.
+    """
+    from course_utils import initializers as inits
+    from course_utils.initializers import VarianceScaling
+
+    def value(text):
+        return eval(text.replace("fan_in", "784").replace("fan_out", "256").replace(" ", "*"))  # noqa: S307
+
+    rows = inits.table().set_index("scheme")
+    assert rows.loc["glorot_normal", "variance"] == "2/(fan_in+fan_out)"
+    assert "sqrt(6/(fan_in+fan_out))" in rows.loc["glorot_uniform", "formula"]
+    for scheme, row in rows.iterrows():
+        init = inits.get(scheme)
+        if isinstance(init, VarianceScaling) and scheme in inits.REGISTRY:
+            assert math.isclose(value(row["variance"]), init.variance((784, 256)), rel_tol=1e-12), scheme
+    for scale in (1.0, 2.0, 1 / 3, 0.7):
+        for mode in ("fan_in", "fan_out", "fan_avg"):
+            want = VarianceScaling(scale=scale, mode=mode).variance((784, 256))
+            assert math.isclose(value(inits.variance_formula(scale, mode)), want, rel_tol=1e-12)

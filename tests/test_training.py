@@ -195,29 +195,62 @@ def test_progress_is_quiet_under_tests_and_can_be_forced(fashion, capsys):
     assert "demo" in err and "4/4" in err
 
 
-def test_keras_fused_adam_is_keras_adam():
-    """The fused-kernel Adam/AdamW used for Keras runs computes what keras.optimizers.Adam/AdamW compute."""
+def _adam_runs(name, w0, grads, keras_cls=None):
+    """Weights after each step of the course's Keras and PyTorch optimizer `name` (or stock Keras) on the same gradients."""
+    keras = "keras" if keras_cls is None else "keras_stock"
+    return (list(training.adam_steps(grads, w0, variant=keras, optimizer=name, lr=1e-2)),
+            list(training.adam_steps(grads, w0, variant="torch", optimizer=name, lr=1e-2)))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_keras_adam_takes_pytorchs_steps(name):
+    """Same weights, same gradients: the course's Keras Adam/AdamW and PyTorch's agree after every step.
+
+    Gradients span nine decades, so that many are below epsilon, where its placement decides the step.
+    Stock Keras Adam with the same epsilon does not agree (the check can fail).
+    """
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(30, 20)).astype(np.float32)
+    grads = [(rng.normal(size=w0.shape) * 10.0 ** rng.uniform(-9, 0, size=w0.shape)).astype(np.float32)
+             for _ in range(20)]
+    keras_w, torch_w = _adam_runs(name, w0, grads)
+    assert np.abs(keras_w[-1] - w0).max() > 0.1  # the weights did move
+    for t, (k, p) in enumerate(zip(keras_w, torch_w, strict=True), start=1):
+        np.testing.assert_allclose(k, p, rtol=0, atol=2e-6, err_msg=f"step {t}")  # float32 rounding of ~1
+    stock_w, _ = _adam_runs(name, w0, grads, keras_cls=True)
+    assert np.abs(stock_w[-1] - torch_w[-1]).max() > 1e-3  # a different optimizer with the same epsilon
+
+
+def test_stock_keras_adam_epsilon_is_larger_by_the_predicted_factor():
+    """Step 1 with gradients far below epsilon: stock Keras moves sqrt(1 - beta_2) times less than PyTorch.
+
+    At step 1, m_hat = g and v_hat = g^2, so PyTorch steps lr * g / (|g| + eps) and Keras's "epsilon hat"
+    lr * g / (|g| + eps / sqrt(1 - beta_2)); the ratio of the two steps is predicted element by element.
+    """
+    eps, beta_2 = training.ADAM_EPSILON, 0.999
+    rng = np.random.default_rng(1)
+    w0 = np.zeros((50, 40), dtype=np.float32)  # steps measured from zero: no rounding against weights ~1
+    g = (rng.choice([-1.0, 1.0], size=w0.shape) * 10.0 ** rng.uniform(-10, -4, size=w0.shape)).astype(np.float32)
+    fused_w, torch_w = _adam_runs("adam", w0, [g])
+    stock_w, _ = _adam_runs("adam", w0, [g], keras_cls=True)
+    a = np.abs(g.astype(np.float64))
+    predicted = (a + eps / np.sqrt(1 - beta_2)) / (a + eps)
+    np.testing.assert_allclose(torch_w[0] / stock_w[0], predicted, rtol=1e-4)
+    np.testing.assert_allclose(fused_w[0], torch_w[0], rtol=1e-5)
+    tiny = a < eps / 100  # where the factor is 1/sqrt(1 - beta_2) = 31.6
+    assert tiny.sum() > 100
+    np.testing.assert_allclose(torch_w[0][tiny] / stock_w[0][tiny], 1 / np.sqrt(1 - beta_2), rtol=0.02)
+
+
+def test_course_adam_refuses_amsgrad():
     from course_utils import frameworks
 
     keras = frameworks.keras()
     import tensorflow as tf
 
-    fused = _keras_training.fused_adam_classes(keras)
-    rng = np.random.default_rng(0)
-    w0 = rng.normal(size=(30, 20)).astype(np.float32)
-    # gradients over six orders of magnitude, where epsilon's placement would show
-    grads = [(rng.normal(size=w0.shape) * 10.0 ** rng.uniform(-6, 0, size=w0.shape)).astype(np.float32)
-             for _ in range(5)]
-    for stock, mine in ((keras.optimizers.Adam, fused.Adam), (keras.optimizers.AdamW, fused.AdamW)):
-        out = []
-        for cls in (stock, mine):
-            var = keras.Variable(w0)
-            opt = cls(learning_rate=1e-2, epsilon=1e-7)
-            for g in grads:
-                opt.apply_gradients([(tf.constant(g), var)])
-            out.append(np.asarray(var))
-        assert np.abs(out[0] - w0).max() > 1e-2  # the weights did move
-        np.testing.assert_allclose(out[1], out[0], rtol=0, atol=1e-6)  # float32 rounding of values ~1
+    opt = _keras_training.fused_adam_classes(keras).Adam(learning_rate=1e-2, amsgrad=True)
+    with pytest.raises(ValueError, match="AMSGrad"):
+        opt.apply_gradients([(tf.constant(np.ones(3, np.float32)), keras.Variable(np.zeros(3, np.float32)))])
 
 
 def test_torch_thread_policy(fashion, monkeypatch):
@@ -274,3 +307,10 @@ def test_keras_runs_leave_no_functions_behind(fashion):
         gradients.append(sum(name.startswith("CustomGradient") for name in ops._gradient_registry.list()))
     assert functions[2] == functions[1], functions
     assert gradients[2] == gradients[1], gradients
+
+
+def test_adam_steps_bad_input():
+    with pytest.raises(ValueError, match="variant"):
+        training.adam_steps([np.zeros(2)], np.zeros(2), variant="jax")
+    with pytest.raises(ValueError, match="shape"):
+        training.adam_steps([np.zeros(3)], np.zeros(2))

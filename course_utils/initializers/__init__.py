@@ -37,6 +37,7 @@ from ._core import (
     TruncatedNormal,
     VarianceScaling,
     compute_fans,
+    variance_formula,
 )
 from ._describe import describe_model_init, identify_init
 from ._gain import NONLINEARITIES, calculate_gain
@@ -78,4 +79,5 @@ __all__ = [
     "sample_posterior",
     "softplus",
     "table",
+    "variance_formula",
 ]

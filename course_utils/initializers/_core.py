@@ -32,6 +32,7 @@ __all__ = [
     "DISTRIBUTIONS",
     "TRUNCATED_NORMAL_STD",
     "compute_fans",
+    "variance_formula",
     "Initializer",
     "Constant",
     "RandomNormal",
@@ -446,6 +447,25 @@ class TruncatedNormal(Initializer):
 # ------------------------------------------------------------- variance scaling
 
 
+def variance_formula(scale: float, mode: str) -> str:
+    """``scale / n`` written out, e.g. ``2/(fan_in+fan_out)`` for Glorot (``scale=1, mode="fan_avg"``).
+
+    ``n`` is ``fan_in``, ``fan_out`` or ``(fan_in+fan_out)/2``; the halving is folded into the
+    numerator, so Glorot reads as the paper writes it (Glorot & Bengio 2010, eq. 12), and a
+    fractional scale goes into the denominator: ``1/(3 fan_in)``.
+    """
+    from fractions import Fraction
+
+    denom = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "(fan_in+fan_out)"}[mode]
+    num = scale * (2 if mode == "fan_avg" else 1)
+    f = Fraction(num).limit_denominator(1000)
+    if abs(float(f) - num) > 1e-9 * max(1.0, abs(num)):
+        return f"{num:g}/{denom}"
+    if f.denominator == 1:
+        return f"{f.numerator}/{denom}"
+    return f"{f.numerator}/({f.denominator} {denom})"
+
+
 class VarianceScaling(Initializer):
     """The family behind Glorot, He and LeCun: ``Var(W) = scale / n``.
 
@@ -480,12 +500,11 @@ class VarianceScaling(Initializer):
         self.paper = paper if paper is not None else "-"
 
     def _default_formula(self) -> str:
-        n = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "(fan_in+fan_out)/2"}[self.mode]
-        var = f"{self.scale:g}/{n}"
+        var = variance_formula(self.scale, self.mode)
         return {
             "normal": f"N(0, {var})",
             "truncated_normal": f"truncated N, Var = {var}",
-            "uniform": f"U(-sqrt(3*{var}), +sqrt(3*{var}))",
+            "uniform": f"U(-a, a), a = sqrt({variance_formula(3 * self.scale, self.mode)})",
         }[self.distribution]
 
     def variance(self, shape: Sequence[int], layout: str = "keras") -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._core import TRUNCATED_NORMAL_STD, VarianceScaling
+from ._core import TRUNCATED_NORMAL_STD, VarianceScaling, variance_formula
 from ._registry import REGISTRY, get
 
 __all__ = ["table", "VARIANCE"]
@@ -35,9 +35,7 @@ def _variance_formula(name: str, init: Any) -> str:
     if name in VARIANCE:
         return VARIANCE[name]
     if isinstance(init, VarianceScaling):
-        n = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_avg": "(fan_in + fan_out)/2"}[init.mode]
-        scale = {1.0 / 3.0: "1/3"}.get(init.scale, f"{init.scale:g}")
-        return f"{scale} / {n}"
+        return variance_formula(init.scale, init.mode)
     return ""
 
 
