@@ -531,7 +531,7 @@ def adam_steps(gradients: Any, w0: Any, *, variant: str = "torch", optimizer: st
     if variant == "torch":
         torch = frameworks.torch()
         param = torch.nn.Parameter(torch.tensor(w0))
-        opt = _torch_optimizer(torch, optimizer, [param], lr)
+        opt = _path("torch").optimizer(torch, optimizer, [param], lr)
         for g in grads:
             param.grad = torch.tensor(g)
             opt.step()
