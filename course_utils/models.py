@@ -711,8 +711,9 @@ def build_residual_mlp(
     on the identity path, so when ``block_b_out`` starts at zero
     (``zero_branch_output=True``: zero kernel and bias) every block starts as the
     identity and the deep network starts as the shallow ``stem -> output``
-    (Goyal et al. 2017's zero-gamma, Fixup of Zhang et al. 2019, SkipInit of De &
-    Smith 2020). Its gradient is not zero: ``block_b_out`` learns at once, and the
+    (as Goyal et al. 2017's zero-gamma and Fixup's zero last layer, Zhang et al.
+    2019; SkipInit, De & Smith 2020, reaches the same start with a learnable
+    scalar at 0 on each branch). Its gradient is not zero: ``block_b_out`` learns at once, and the
     inner layers as soon as it has moved. With ``zero_branch_output=False`` every
     dense layer is drawn from ``init`` and the signal's variance grows with the
     number of blocks.

@@ -337,6 +337,8 @@ def plot_learning_curves(
         panel.set_ylabel(_label(m))
         panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     what = {"ci": f"mean, {level:.0%} CI band", "sd": "mean +- 1 sd", "none": "mean"}[band]
+    if run_col is None or frame.groupby("_group")[run_col].nunique().max() <= 1:
+        what = "one run each"  # no mean, no band: the legend must not claim one
     legend_title = (" / ".join(by_cols) + f" ({what})") if by_cols else what
     _legend(fig, axes, legend_title, own_axes=ax is not None)
     if title:

@@ -206,3 +206,57 @@ def test_depth_factor_one_layers_factor_is_named():
 
     fb = scale.check_depth_factor(one_layer)
     assert not fb.passed and "ONE layer" in fb.message, fb.message
+
+
+# --------------------------------------------------------------------- chi_1 of a tanh stack
+
+_U = np.linspace(-8, 8, 4001)
+_W = np.exp(-_U**2 / 2) / np.exp(-_U**2 / 2).sum()
+
+
+def _q_star(std, width):
+    q = 1.0
+    for _ in range(2000):
+        q = width * std**2 * np.sum(_W * np.tanh(np.sqrt(q) * _U) ** 2)
+    return q
+
+
+def _chi_1(std, width, *, q=None, mean_slope=False, no_square=False, no_s2=False, sqrt=False, grid=None):
+    """A learner's chi_1, with switches for the usual mistakes."""
+    u, w = (_U, _W) if grid is None else grid
+    q = _q_star(std, width) if q is None else q
+    slope = 1 - np.tanh(np.sqrt(q) * u) ** 2
+    s2 = 1.0 if no_s2 else width * std**2
+    value = s2 * (np.sum(w * slope) ** 2 if mean_slope else np.sum(w * slope) if no_square else np.sum(w * slope**2))
+    return float(np.sqrt(value) if sqrt else value)
+
+
+def test_chi_1_solution_passes():
+    fb = scale.check_chi_1(_chi_1)
+    assert fb.passed and "chaotic" in fb.message
+    assert abs(scale.reference_chi_1(0.3, 256) - 2.80) < 0.01 and abs(scale.reference_q_star(0.3, 256) - 18.9) < 0.05
+
+
+def _coarse(std, width):
+    u, w = np.polynomial.hermite_e.hermegauss(41)
+    return _chi_1(std, width, grid=(u, w / w.sum()))
+
+
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        (lambda s, n: _chi_1(s, n, mean_slope=True), "SQUARED MEAN slope"),
+        (lambda s, n: _chi_1(s, n, no_square=True), "needs the slope squared"),
+        (lambda s, n: _chi_1(s, n, no_s2=True), "also multiplies by"),
+        (lambda s, n: _chi_1(s, n, q=n * s**2), "Use the fixed point q*"),
+        (lambda s, n: _chi_1(s, n, sqrt=True), "sqrt(chi_1)"),
+        (_coarse, "check your integral"),
+    ],
+)
+def test_chi_1_typical_mistakes(answer, needle):
+    fb = scale.check_chi_1(answer)
+    assert not fb.passed and needle in fb.message, fb.message
+
+
+def test_chi_1_bad_types():
+    assert "return one number" in scale.check_chi_1(lambda s, n: [1.0, 2.0]).message

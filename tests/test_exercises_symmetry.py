@@ -216,3 +216,44 @@ def test_first_step_messages_read_well_for_every_slip(name):
         fb = symmetry.check_first_step_gradients(answer)
         assert not fb.passed
         assert "gets NO a" not in fb.message and "gets a a" not in fb.message, fb.message
+
+
+# ------------------------------------------------------------- zero layers in a deeper stack
+
+
+def _escapes(activation, hidden):
+    n_zero = sum(s == "zeros" for s in hidden)
+    return n_zero == 0 if activation == "relu" else n_zero < 2
+
+
+def test_escapes_reference_is_the_rule():
+    for activation, hidden in symmetry._ESCAPE_CASES:
+        assert symmetry.reference_escapes(activation, hidden) == _escapes(activation, hidden), (activation, hidden)
+
+
+def test_escapes_solution_passes():
+    fb = symmetry.check_escapes(_escapes)
+    assert fb.passed and "two zero layers anywhere" in fb.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        # "tanh'(0) = 1, so tanh always escapes"
+        (lambda a, h: a == "tanh" or "zeros" not in h, "zero weights AND zero input"),
+        # "only two ADJACENT zero layers block"
+        (lambda a, h: _escapes(a, h) or (a == "tanh" and "zeros, zeros" not in ", ".join(h)), "a random layer between"),
+        # "any zero layer freezes any network"
+        (lambda a, h: "zeros" not in h, "a single zero tanh layer"),
+        # "for ReLU only a zero FIRST layer matters"
+        (lambda a, h: h[0] != "zeros" if a == "relu" else _escapes(a, h), "One zero ReLU layer anywhere"),
+    ],
+)
+def test_escapes_typical_mistakes(answer, needle):
+    fb = symmetry.check_escapes(answer)
+    assert not fb.passed and needle in fb.message, fb.message
+
+
+def test_escapes_bad_types_and_stub():
+    assert "return True or False" in symmetry.check_escapes(lambda *a: "yes").message
+    assert symmetry.check_escapes(_stub).status == "not done"

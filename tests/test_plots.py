@@ -290,3 +290,13 @@ def test_plots_never_import_a_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_learning_curves_one_run_legend_claims_no_band():
+    from course_utils.training import History
+    runs = [History(framework=fw, epoch=[1, 2], loss=[2.0, 1.0], accuracy=[0.4, 0.6], val_loss=[2.1, 1.1],
+                    val_accuracy=[0.5, 0.7], seconds_per_epoch=[1.0, 1.0], config={"seed": 0})
+            for fw in ("keras", "torch")]
+    fig = plots.plot_learning_curves(runs, metric="val_accuracy", by="framework")
+    title = fig.axes[0].get_legend().get_title().get_text()
+    assert "CI" not in title and "one run each" in title

@@ -5,7 +5,9 @@
   ``diagnostics.signal_propagation``);
 * :func:`check_depth_factor` -- the predicted factor by which the signal's std
   changes after ``depth`` layers of ``N(0, std^2)`` weights: ``(n std^2 c)^(depth/2)``;
-* :func:`check_uniform_limit` -- the bound ``a`` of ``U(-a, a)`` with a given std.
+* :func:`check_uniform_limit` -- the bound ``a`` of ``U(-a, a)`` with a given std;
+* :func:`check_chi_1` -- ``chi_1 = n std^2 E[tanh'(z)^2]`` at the fixed point ``q*``: the mean square
+  slope, not the squared mean (Poole et al. 2016; Schoenholz et al. 2017).
 
 Nothing here imports TensorFlow or PyTorch.
 """
@@ -34,6 +36,9 @@ __all__ = [
     "check_layer_stds",
     "check_depth_factor",
     "check_uniform_limit",
+    "reference_q_star",
+    "reference_chi_1",
+    "check_chi_1",
 ]
 
 #: The activations of the exercise (``"linear"`` is no activation).
@@ -240,3 +245,69 @@ def check_uniform_limit(uniform_limit: Callable[[float], Any]) -> tuple[bool, st
                             f"a = sqrt(3) std = {expected:.4g}.")
         return fail(f"for std = {std} you returned {v:.4g}; expected sqrt(3) * {std} = {expected:.4g}.")
     return ok("a = sqrt(3) std: RandomNormal(stddev=0.05) and RandomUniform(-0.0866, 0.0866) have the same variance.")
+
+
+# --------------------------------------------------------------------- chi_1 of a tanh stack
+
+_GRID = np.linspace(-8.0, 8.0, 4001)
+_GAUSS = np.exp(-_GRID**2 / 2) / np.exp(-_GRID**2 / 2).sum()
+
+
+def _gauss_mean(values: np.ndarray) -> float:
+    """E over u ~ N(0, 1) on a fine grid (tanh'(sqrt(q) u)^2 is a narrow peak: coarse rules miss it)."""
+    return float(np.sum(_GAUSS * values))
+
+
+def reference_q_star(std: float, width: int, iterations: int = 2000) -> float:
+    """The fixed point of the length map ``q -> width std^2 E[tanh(sqrt(q) u)^2]`` (Poole et al. 2016), from q = 1."""
+    s2, q = width * std**2, 1.0
+    for _ in range(iterations):
+        q = s2 * _gauss_mean(np.tanh(np.sqrt(q) * _GRID) ** 2)
+    return q
+
+
+def reference_chi_1(std: float, width: int) -> float:
+    """``chi_1 = width std^2 E[tanh'(sqrt(q*) u)^2]``: the per-layer factor of the gradient's second moment."""
+    q = reference_q_star(std, width)
+    return width * std**2 * _gauss_mean((1 - np.tanh(np.sqrt(q) * _GRID) ** 2) ** 2)
+
+
+@checker("chi_1 of a tanh stack")
+def check_chi_1(chi_1: Callable[..., Any]) -> tuple[bool, str]:
+    """Check ``chi_1(std, width)`` against :func:`reference_chi_1` (2% tolerance: a numerical integral)."""
+    cases = [(0.3, 256), (0.125, 256), (0.05, 256)]
+    for std, n in cases:
+        expected = reference_chi_1(std, n)
+        got = chi_1(std, n)
+        label = f"std={std}, width={n}"
+        if close(got, expected, rtol=0.02):
+            continue
+        value = _flat(got)
+        if value is None or value.size != 1 or not np.isfinite(value[0]):
+            return fail(f"for {label} you returned {got!r}; return one number.")
+        v = float(value[0])
+        s2, q = n * std**2, reference_q_star(std, n)
+        slope = 1 - np.tanh(np.sqrt(q) * _GRID) ** 2
+        slope_first = 1 - np.tanh(np.sqrt(s2) * _GRID) ** 2
+        advice = diagnose(v, expected, [
+            (s2 * _gauss_mean(slope) ** 2,
+             f"you returned {v:.3g} = n std^2 E[tanh']^2, the SQUARED MEAN slope. chi_1 uses the mean SQUARE slope "
+             f"E[tanh'^2], larger because a few units near 0 have slope close to 1 (expected {expected:.3g})."),
+            (s2 * _gauss_mean(slope), f"you returned {v:.3g} = n std^2 E[tanh']; the gradient's second moment "
+                                      f"needs the slope squared inside the mean: E[tanh'^2] (expected {expected:.3g})."),
+            (_gauss_mean(slope**2), f"you returned {v:.3g} = E[tanh'^2] alone; each layer also multiplies by "
+                                    f"n std^2 = {s2:.3g} (expected {expected:.3g})."),
+            (s2 * _gauss_mean(slope_first**2),
+             f"you returned {v:.3g}, using q = n std^2 = {s2:.3g} (the first layer's variance for unit inputs). Use "
+             f"the fixed point q* = {q:.3g} of q -> n std^2 E[tanh(sqrt(q) u)^2] (expected {expected:.3g})."),
+            (math.sqrt(expected), f"you returned {v:.3g} = sqrt(chi_1), the per-layer factor of the gradient's STD; "
+                                  f"chi_1 is the factor of its second moment (expected {expected:.3g})."),
+        ], rtol=0.02)
+        if advice is None and 0.5 < v / expected < 2:
+            advice = (f"you returned {v:.3g}, near {expected:.3g} but not within 2%: check your integral. "
+                      "tanh'(sqrt(q) u)^2 is a narrow peak at u = 0 when q is large; a coarse Gauss-Hermite rule "
+                      "misses it, a fine grid (e.g. 4,001 points on [-8, 8]) does not.")
+        return fail(f"for {label} " + (advice or f"you returned {v:.3g}; expected {expected:.3g} = "
+                                                 "n std^2 E[tanh'(sqrt(q*) u)^2] at the fixed point q*."))
+    return ok(f"chi_1 = {reference_chi_1(0.3, 256):.2f} at std 0.3 (chaotic: gradients grow), "
+              f"{reference_chi_1(0.05, 256):.2f} at std 0.05 (q* = 0: chi_1 = n std^2, ordered: gradients shrink).")

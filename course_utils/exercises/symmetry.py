@@ -7,7 +7,9 @@ NumPy reference written here, and says *why* an answer is off:
   softmax cross-entropy`` by hand, and what it gives when ``W1 = 0``;
 * :func:`check_first_step_gradients` -- which weights get a gradient at the first step, for
   ReLU, tanh and sigmoid, with zero or random hidden and output layers;
-* :func:`check_initial_loss` -- the cross-entropy of a classifier whose last layer starts at zero.
+* :func:`check_initial_loss` -- the cross-entropy of a classifier whose last layer starts at zero;
+* :func:`check_escapes` -- which stacks of zero and random ReLU or tanh layers can ever leave their start
+  (two zero tanh layers cannot).
 
 Nothing here imports TensorFlow or PyTorch.
 """
@@ -29,6 +31,8 @@ __all__ = [
     "check_relu_mlp_gradients",
     "check_first_step_gradients",
     "check_initial_loss",
+    "reference_escapes",
+    "check_escapes",
 ]
 
 _GRAD_KEYS = ("W1", "b1", "W2", "b2")
@@ -297,3 +301,97 @@ def check_initial_loss(initial_loss: Callable[[int], Any]) -> tuple[bool, str]:
             (-expected, f"{got:.4g}: the sign is off; the loss is -ln p = -ln(1/{n}) = +{expected:.4g}."),
         ]) or f"{got!r}; with zero logits softmax gives every class 1/{n}."))
     return ok("ln(10) = 2.3026: a zero last layer starts every prediction uniform, with no class preferred.")
+
+
+# ------------------------------------------------------------- zero layers in a deeper stack
+
+_ESCAPE_CASES = (
+    ("relu", ("random",)), ("relu", ("zeros",)), ("relu", ("random", "zeros")),
+    ("tanh", ("zeros",)), ("tanh", ("random", "zeros")), ("tanh", ("random", "zeros", "random")),
+    ("tanh", ("zeros", "zeros")), ("tanh", ("zeros", "random", "zeros")), ("tanh", ("random", "random")),
+)
+
+
+def reference_escapes(activation: str, hidden: tuple[str, ...], *, steps: int = 4, lr: float = 0.5) -> bool:
+    """Whether ``x -> f(h W_1) -> ... -> f(h W_L) -> W_out`` can leave its start, *measured* in NumPy.
+
+    ``hidden`` gives each hidden layer's start (``"zeros"`` or ``"random"``); biases start at 0, the
+    output layer is random. Runs ``steps`` steps of full-batch gradient descent (exact backprop, float64,
+    biases trained too) and returns True when the logits then depend on the input -- False when the network is
+    stuck as a constant predictor (only biases move), as two consecutive zero tanh layers are.
+    """
+    from ..activations import numpy_function
+
+    f, df = numpy_function(activation), numpy_function(activation, derivative=True)
+    rng = np.random.default_rng(0)
+    n, d, k, c = 16, 5, 6, 3
+    x, y = rng.normal(size=(n, d)), rng.integers(0, c, size=n)
+    sizes = [d] + [k] * len(hidden)
+    Ws = [np.zeros((a, b)) if s == "zeros" else rng.normal(0, 1 / math.sqrt(a), size=(a, b))
+          for a, b, s in zip(sizes[:-1], sizes[1:], hidden, strict=True)]
+    Ws.append(rng.normal(0, 1 / math.sqrt(k), size=(k, c)))
+    bs = [np.zeros(W.shape[1]) for W in Ws]
+    for _ in range(steps + 1):
+        hs, zs = [x], []
+        for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
+            zs.append(hs[-1] @ W + b)
+            hs.append(zs[-1] if i == len(Ws) - 1 else f(zs[-1]))
+        logits = hs[-1]
+        if np.abs(logits - logits[:1]).max() > 1e-12:
+            return True
+        ds = _softmax(logits)
+        ds[np.arange(n), y] -= 1
+        ds /= n
+        for i in range(len(Ws) - 1, -1, -1):
+            dW, db = hs[i].T @ ds, ds.sum(0)
+            if i > 0:
+                ds = (ds @ Ws[i].T) * df(zs[i - 1])
+            Ws[i] -= lr * dW
+            bs[i] -= lr * db
+    return False
+
+
+def _escape_advice(activation: str, hidden: tuple[str, ...], expected: bool) -> str:
+    zeros = [i + 1 for i, s in enumerate(hidden) if s == "zeros"]
+    if activation == "relu":
+        if expected:
+            return "with every layer random, nothing is zero: it trains."
+        return (f"layer {zeros[0]} is a zero ReLU layer: it outputs relu(0) = 0 for every input, and passes back "
+                "relu'(0) = 0, so nothing above it sees the input and nothing below it gets a gradient. One zero "
+                "ReLU layer anywhere is enough to freeze the network.")
+    if expected:
+        if zeros:
+            return (f"a single zero tanh layer (layer {zeros[0]}) escapes: its input is not zero, and tanh'(0) = 1 "
+                    "lets the gradient of the random weights above it through, so dW = h^T dz is non-zero at the "
+                    "first step and differs from unit to unit.")
+        return "with every layer random, nothing is zero: it trains."
+    if zeros[1] == zeros[0] + 1:
+        return (f"layers {zeros[0]} and {zeros[1]} both start at zero. Layer {zeros[0]} outputs tanh(0) = 0 for every "
+                f"input, so layer {zeros[1]} has zero weights AND zero input: its dW = h^T dz = 0, and the gradient it "
+                f"passes down, dz W^T, is 0 because W = 0. Neither weight matrix ever moves (only biases do, which "
+                "are the same for every input).")
+    return (f"layers {zeros[0]} and {zeros[1]} start at zero with a random layer between them. That random layer "
+            f"receives tanh(0) = 0 from layer {zeros[0]} and maps it to tanh(0 W) = 0, so layer {zeros[1]} still has "
+            "zero weights AND zero input: dW = h^T dz = 0 and dz W^T = 0. Two zero tanh layers anywhere freeze it.")
+
+
+@checker("zero layers in a deeper stack")
+def check_escapes(escapes: Callable[..., Any]) -> tuple[bool, str]:
+    """Check ``escapes(activation, hidden) -> bool`` against :func:`reference_escapes` on ReLU and tanh stacks.
+
+    ``hidden`` is a tuple of ``"zeros"``/``"random"``, one per hidden layer; biases start at 0 and the
+    output layer is random. True: the predictions come to depend on the input; False: stuck forever.
+    """
+    for activation, hidden in _ESCAPE_CASES:
+        expected = reference_escapes(activation, hidden)
+        raw = escapes(activation, hidden)
+        if not isinstance(raw, (bool, np.bool_)):
+            return fail(f"for {activation} with hidden layers {hidden} you returned {raw!r}; return True or False.")
+        if bool(raw) == expected:
+            continue
+        said = "escapes" if raw else "is stuck"
+        return fail(f"for {activation} with hidden layers {hidden} you said it {said}. "
+                    + _escape_advice(activation, hidden, expected))
+    return ok("ReLU: one zero layer anywhere freezes the network (f(0) = 0 and f'(0) = 0). tanh: one zero layer "
+              "escapes through tanh'(0) = 1, but two zero layers anywhere freeze it, because the second one sees "
+              "an input that is exactly 0.")
