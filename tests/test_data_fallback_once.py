@@ -32,3 +32,16 @@ def test_fallback_warning_once_per_kernel_without_source_line(tmp_path):
         assert linecache.getline(w.filename, w.lineno) == "", "no line of course_utils source under the warning"
         assert "\n  " + "data.load_dataset" not in warnings.formatwarning(w.message, w.category, w.filename,
                                                                           w.lineno)
+
+
+def test_fallback_warning_not_repeated_after_the_filters_change(tmp_path):
+    """Importing Keras or TensorFlow changes the warning filters (which empties Python's own registries);
+    the second load of notebook 11, after Keras has trained, must stay quiet all the same."""
+    folder = tmp_path / "data"
+    shutil.copytree(fallback_cache(), folder)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        data.load_dataset("mnist", subset=2_000, data_dir=folder, sources=("fallback",))
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="some.framework")  # a framework import
+        data.load_dataset("mnist", subset=2_000, data_dir=folder, sources=("fallback",), flatten=True)
+    assert len([w for w in caught if issubclass(w.category, data.DataFallbackWarning)]) == 1

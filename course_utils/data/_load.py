@@ -62,16 +62,31 @@ class DataFallbackWarning(UserWarning):
 
 # Where a fallback warning is said to come from: no file, so no line of course_utils source under it.
 _WARNED_FROM = "course_utils.data"
-# Python's own once-per-message registry for these warnings, kept here and not per calling line, so a
-# kernel that loads MNIST in a cell and again through course_utils sees the warning once. The filters
-# still apply, and warnings.catch_warnings / pytest.warns reset it (they bump the filters' version).
-_warn_registry: dict = {}
+# The fallback warnings this process (a notebook's kernel) has shown. Python's own once-per-place registry
+# is not enough: a notebook loads MNIST in a cell and again inside course_utils (two places), and importing
+# TensorFlow or Keras changes the warning filters, which empties every registry.
+_shown: set[str] = set()
+
+
+def _filter_action(message: str, lineno: int) -> str:
+    """The action the warning filters give a :class:`DataFallbackWarning` with this text (``"default"`` ...)."""
+    for action, text, category, module, line in warnings.filters:
+        if ((text is None or text.match(message)) and issubclass(DataFallbackWarning, category)
+                and (module is None or module.match(_WARNED_FROM)) and line in (0, lineno)):
+            return action
+    return warnings.defaultaction
 
 
 def _warn_fallback(message: str, kind: int = 1) -> None:
-    """Warn ``message`` (a :class:`DataFallbackWarning`) once per kernel, without a source line under it."""
-    warnings.warn_explicit(message, DataFallbackWarning, _WARNED_FROM, kind, module=_WARNED_FROM,
-                           registry=_warn_registry)
+    """Warn ``message`` (a :class:`DataFallbackWarning`) once per kernel, without a source line under it.
+
+    Filters still decide: "ignore" shows nothing, and "always" (``pytest.warns``) shows it every time.
+    """
+    action = _filter_action(message, kind)
+    if action == "ignore" or (action != "always" and message in _shown):
+        return
+    _shown.add(message)
+    warnings.warn_explicit(message, DataFallbackWarning, _WARNED_FROM, kind, module=_WARNED_FROM, registry={})
 
 
 class DataUnavailableError(RuntimeError):
