@@ -195,3 +195,22 @@ def test_student_hints_appear_once(path, tmp_path):
         for c in ran.cells for o in c.get("outputs", [])]))
     counts = {hint: text.count(hint) for hint in hints}
     assert all(n == 1 for n in counts.values()), f"{path.name}: hint counts {counts}"
+
+
+def test_marks_render_without_an_emoji_font():
+    """The checkers' marks are text characters (not emoji-presentation, wide, ones like U+2705), and where
+    fontconfig is installed a plain font (DejaVu, what JupyterLab falls back to here) has each of them."""
+    import shutil
+    import unicodedata
+
+    from course_utils.exercises import MARKS
+
+    for status, mark in MARKS.items():
+        assert len(mark) == 1 and unicodedata.east_asian_width(mark) != "W", (status, mark)
+    assert unicodedata.east_asian_width("\u2705") == "W"  # what the marks used to be
+    if shutil.which("fc-list"):
+        for mark in MARKS.values():
+            fonts = subprocess.run(["fc-list", f":charset={ord(mark):x}", "family"], capture_output=True,
+                                   text=True, timeout=30).stdout
+            assert "DejaVu" in fonts or not subprocess.run(["fc-list", "DejaVu Sans"], capture_output=True,
+                                                           text=True, timeout=30).stdout, (mark, fonts)
