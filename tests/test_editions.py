@@ -220,6 +220,15 @@ def test_hint_shown_in_the_text_is_dropped_from_the_stub(tmp_path):
     assert "# Hint:" not in he and 'raise NotImplementedError("exercise 1: see the hint above")' in he
     assert f"# Hint: {GLOROT_HINT}" in glorot and '"exercise 2: see the hint above"' in glorot
 
+    # A folded hint in other words also counts as the hint's one place; it covers its own exercise only.
+    path = _synthetic(tmp_path, "02_folded.ipynb", cells=[
+        new_code_cell(SETUP), new_markdown_cell("A nudge.\n\n<details><summary>The formula</summary>Var = 2/n</details>"),
+        _solution(HE_CELL), new_code_cell("check_he_std(my_he_std)"),
+        _solution(GLOROT_CELL), new_code_cell("check_glorot_var(my_glorot_var)"),
+    ])
+    nb = editions.make_student_notebook(path)
+    assert "# Hint:" not in nb.cells[2].source and f"# Hint: {GLOROT_HINT}" in nb.cells[4].source
+
 
 def test_each_block_takes_the_hint_above_it():
     source = "def f():\n    # Hint: first\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n\n\n" \

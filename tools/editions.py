@@ -5,9 +5,10 @@ cell tagged ``solution`` the code between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` is the answer; the student edition replaces it with a
 line that raises ``NotImplementedError("exercise N: see the hint above")``
 (N counts the notebook's exercises). The hint lives in one place: the
-cell's ``# Hint:`` comment stays in the stub, unless the notebook already shows
-that hint in a markdown cell above (the folded two-level hint), in which case
-the comment is dropped. The function's ``def`` line and docstring stay, so the
+cell's ``# Hint:`` comment stays in the stub, unless the notebook already gives
+a hint in its text: the same words in a markdown cell above, or a folded
+``<details>`` hint (the two-level hint) since the previous exercise; then the
+comment is dropped. The function's ``def`` line and docstring stay, so the
 checker below it can call the stub and say "not done yet" instead of crashing
 (the nbgrader convention, without nbgrader)::
 
@@ -65,6 +66,8 @@ _BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 _END = re.compile(r"^\s*### END SOLUTION\s*$")
 _MARKER = re.compile(r"###\s*(BEGIN|END) SOLUTION")
 _HINT = re.compile(r"#\s*Hint:\s*(.+)$", re.IGNORECASE)
+# A folded hint in the text above an exercise (the two-level hint: a nudge, then <details> with the formula).
+_FOLDED = re.compile(r"<details\b", re.IGNORECASE)
 _CHECK_CALL = re.compile(r"\bcheck_\w+\s*\(")
 _DEFAULT_HINT = "see the explanation above this cell."
 # The learner's own folder (git-ignored), and the record of what the course last gave it.
@@ -148,15 +151,17 @@ def make_student_notebook(path: Path | str) -> nbformat.NotebookNode:
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    number, shown = 1, ""
+    number, shown, folded = 1, "", False
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             shown += " " + _normal(cell.source)
+            folded = folded or _FOLDED.search(cell.source) is not None
         if _is_solution(cell):
             blocks = solution_hints(cell.source)
             hints = {_normal(h) for h in blocks}
             cell.source = student_source(cell.source, cell_name=f"{path.name} cell {index + 1}", first=number,
-                                         drop_hints={h for h in hints if h in shown})
+                                         drop_hints={h for h in hints if folded or h in shown})
+            folded = False
             number += len(blocks)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + [EXERCISE_TAG]
         if cell.cell_type == "code":
