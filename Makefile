@@ -1,5 +1,8 @@
 # The course's commands. Each target sets up what it needs on a fresh machine.
-#   make lab    install everything into .venv, register the kernel, open JupyterLab at notebook 00
+#   make lab    install everything into .venv, register the kernel, add any new notebook to the learner's own
+#               copy my-notebooks/ (the student edition: exercises to do; nothing in it is ever overwritten)
+#               and open JupyterLab there at notebook 00
+#   make lab-instructor   the same, opened on notebooks/ (the instructor edition, with the solutions)
 #   make test   same set-up, then the unit tests and every notebook under nbval (quick profile)
 #   make hubtest  (as root) the class's JupyterHub configuration, tested on 127.0.0.1 with real accounts
 
@@ -8,6 +11,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 KERNEL := weight-init-course
+# The learner's own copy of the notebooks (git-ignored); tools/editions.py adds to it, never overwrites.
+LEARNER := my-notebooks
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 # Tests and CI run every experiment small; learners get the full size by default.
@@ -16,9 +21,10 @@ TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 COURSE_THREADS=1 MPLBACKE
 TEST_WORKERS ?= 2
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup datacheck lab test unit notebooks bench memcheck lint clean book student hubsetup hubtest
+.PHONY: setup datacheck lab lab-instructor lab-settings learner test unit notebooks bench memcheck lint clean book \
+	student hubsetup hubtest
 
-setup: $(STAMP)
+setup: $(STAMP) lab-settings learner
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,9 +40,23 @@ ALLOW_MISSING_DATA ?=
 datacheck: setup
 	$(PY) -m course_utils.data check $(if $(ALLOW_MISSING_DATA),--allow-missing)
 
+# The course's JupyterLab settings (lab/overrides.json: save widget state with the notebook, no news
+# prompt) into this environment's JupyterLab; Binder's postBuild runs the same command.
+lab-settings: $(STAMP)
+	$(PY) -m tools.labsettings install
+
+# The learner's copy: new notebooks added, changed ones offered beside as NN_name.new.ipynb, none overwritten.
+learner: $(STAMP)
+	$(PY) -m tools.editions learner $(LEARNER)
+
 # Two malloc arenas: less memory held by glibc for TensorFlow's threads (see start, measured there).
 lab: export MALLOC_ARENA_MAX = 2
 lab: datacheck
+	$(VENV)/bin/jupyter lab $(LEARNER)/00_setup_and_tour.ipynb $(LAB_ARGS)
+
+# The instructor edition (solutions filled in): for instructors and course authors, never for learners.
+lab-instructor: export MALLOC_ARENA_MAX = 2
+lab-instructor: datacheck
 	$(VENV)/bin/jupyter lab notebooks/00_setup_and_tour.ipynb $(LAB_ARGS)
 
 unit: setup
@@ -54,7 +74,8 @@ test: datacheck
 book: setup
 	TF_CPP_MIN_LOG_LEVEL=3 PYTHONHASHSEED=0 $(PY) -m tools.book $(BOOK_ARGS)
 
-# The student edition in student/ (solutions replaced by stubs with hints); notebooks/ is the instructor edition.
+# The student edition in student/ (a build output, rewritten each time: solutions replaced by stubs) for
+# instructors to hand out; notebooks/ is the instructor edition. A learner's own copy is $(LEARNER)/ (make lab).
 student: setup
 	$(PY) -m tools.editions check
 	$(PY) -m tools.editions student student

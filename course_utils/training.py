@@ -337,14 +337,29 @@ def show_progress(progress: bool | None = None) -> bool:
 
 
 class _Bar:
-    """A tqdm.auto bar over a run's steps, or nothing."""
+    """A tqdm.auto bar over a run's steps, or nothing.
+
+    In a notebook the bar is a widget shown with a display id; when the run
+    ends, that output is replaced by the bar's plain-text final line (``keras
+    adam: 100%|##########| 60/60 [00:02<00:00, ...]``) and the widget is closed.
+    A notebook saved afterwards holds text, not a widget reference, so it
+    reopens showing what ran, with or without saved widget state (and in the
+    static book). In a terminal, tqdm's own text bar is left as it is.
+    """
 
     def __init__(self, enabled: bool, total: int, desc: str) -> None:
-        self.bar = None
+        self.bar, self.handle = None, None
         if enabled:
             from tqdm.auto import tqdm
+            from tqdm.notebook import tqdm_notebook
 
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=True, mininterval=0.5)
+            if issubclass(tqdm, tqdm_notebook):
+                from IPython.display import display
+
+                self.bar = tqdm(total=total, desc=desc, unit="step", leave=True, mininterval=0.5, display=False)
+                self.handle = display(self.bar.container, display_id=True)
+            else:
+                self.bar = tqdm(total=total, desc=desc, unit="step", leave=True, mininterval=0.5)
 
     def update(self, n: int) -> None:
         if self.bar is not None and n > 0:
@@ -356,8 +371,15 @@ class _Bar:
             self.bar.set_postfix(epoch=f"{epoch}/{epochs}", **shown, refresh=False)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        if self.bar is None:
+            return
+        self.bar.close()
+        if self.handle is not None:
+            line = self.bar.format_meter(**{**self.bar.format_dict, "ncols": None})
+            self.handle.update({"text/plain": line}, raw=True)
+            for widget in (*self.bar.container.children, self.bar.container):
+                widget.close()
+        self.bar = None
 
 
 # ---------------------------------------------------------------------- helpers

@@ -23,7 +23,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 import course_utils.exercises
-from course_utils.exercises import STUB_MARKER
+from course_utils.exercises import MARKS, NOT_DONE, STUB_MARKER
 from tools import editions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,20 +133,21 @@ def _is_import_only(source: str) -> bool:
     return bool(tree.body) and all(isinstance(s, ast.Import | ast.ImportFrom) for s in tree.body)
 
 
-def _stub_hint(source: str) -> str:
-    """The hint in the cell's first ``raise NotImplementedError("Student exercise: <hint>")``."""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
-            message = node.exc.args[0]
-            if isinstance(message, ast.Constant) and str(message.value).startswith(STUB_MARKER):
-                return message.value[len(STUB_MARKER) + 2 :]
-    raise AssertionError(f"no student stub in:\n{source}")
+def _stub_hints(cell: nbformat.NotebookNode) -> list[str | None]:
+    """Per stub in ``cell`` (in order): its number's ``# Hint:`` comment left in the cell, or None when the
+    hint is in the notebook's text instead. Checks each stub raises ``exercise N: see the hint above``."""
+    messages = [node.exc.args[0].value for node in ast.walk(ast.parse(cell.source))
+                if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args
+                and isinstance(node.exc.args[0], ast.Constant)]
+    assert messages and all(re.fullmatch(rf"{STUB_MARKER} \d+: see the hint above", m) for m in messages), messages
+    left = [m.group(1).strip() for line in cell.source.splitlines() if (m := editions._HINT.search(line))]
+    return [left[min(i, len(left) - 1)] if left else None for i in range(len(messages))]
 
 
 def exercise_run(student_path: Path) -> tuple[nbformat.NotebookNode, list[tuple[str, int]]]:
     """Run only a student notebook's setup cell, its import-only cells, and each stub with its checker cell.
 
-    Returns the executed mini-notebook and, per exercise, (hint, index of its checker cell).
+    Returns the executed mini-notebook and, per exercise, (its hint comment or None, index of its checker cell).
     """
     nb = nbformat.read(student_path, as_version=4)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
@@ -156,7 +157,7 @@ def exercise_run(student_path: Path) -> tuple[nbformat.NotebookNode, list[tuple[
         if editions.EXERCISE_TAG in cell.metadata.get("tags", []):
             checker = nb.cells[code[pos + 1]]
             keep += [cell, checker]
-            exercises.append((_stub_hint(cell.source), len(keep) - 1))
+            exercises += [(hint, len(keep) - 1) for hint in _stub_hints(cell)]
         elif pos == 0 or _is_import_only(cell.source):
             keep.append(cell)
     mini = new_notebook(metadata=nb.metadata)
@@ -202,7 +203,31 @@ def test_stub_keeps_signature_docstring_and_exact_hint():
     exec(compile(out, "<stub>", "exec"), namespace)  # defining the stub must not raise
     with pytest.raises(NotImplementedError) as info:
         namespace["my_glorot_var"](1, 2)
-    assert str(info.value) == f"{STUB_MARKER}: {GLOROT_HINT}"
+    assert str(info.value) == "exercise 1: see the hint above"
+    assert f"# Hint: {GLOROT_HINT}" in out, "with no hint in the text, the comment is the one place it lives"
+    assert GLOROT_HINT not in str(info.value), "the stub's message does not repeat the hint"
+
+
+def test_hint_shown_in_the_text_is_dropped_from_the_stub(tmp_path):
+    """The folded hint in the markdown is the one place; the comment goes, the stubs count through the notebook."""
+    folded = f"<details><summary>Hint</summary>\n\n{HE_HINT}\n</details>"
+    path = _synthetic(tmp_path, cells=[
+        new_code_cell(SETUP), new_markdown_cell(folded), _solution(HE_CELL), new_code_cell("check_he_std(my_he_std)"),
+        _solution(GLOROT_CELL), new_code_cell("check_glorot_var(my_glorot_var)"),
+    ])
+    nb = editions.make_student_notebook(path)
+    he, glorot = nb.cells[2].source, nb.cells[4].source
+    assert "# Hint:" not in he and 'raise NotImplementedError("exercise 1: see the hint above")' in he
+    assert f"# Hint: {GLOROT_HINT}" in glorot and '"exercise 2: see the hint above"' in glorot
+
+    # A folded hint in other words also counts as the hint's one place; it covers its own exercise only.
+    path = _synthetic(tmp_path, "02_folded.ipynb", cells=[
+        new_code_cell(SETUP), new_markdown_cell("A nudge.\n\n<details><summary>The formula</summary>Var = 2/n</details>"),
+        _solution(HE_CELL), new_code_cell("check_he_std(my_he_std)"),
+        _solution(GLOROT_CELL), new_code_cell("check_glorot_var(my_glorot_var)"),
+    ])
+    nb = editions.make_student_notebook(path)
+    assert "# Hint:" not in nb.cells[2].source and f"# Hint: {GLOROT_HINT}" in nb.cells[4].source
 
 
 def test_each_block_takes_the_hint_above_it():
@@ -280,7 +305,7 @@ def test_student_exercises_say_not_done_yet_and_instructor_passes(tmp_path):
     assert [hint for hint, _ in exercises] == [HE_HINT, GLOROT_HINT]
     for hint, index in exercises:
         text = _text(ran.cells[index])
-        assert "not done yet" in text and hint in text, text
+        assert NOT_DONE in text and hint not in text, text
     assert "the rest of the notebook" not in str(ran), "only the setup, import and exercise cells run"
 
     # The whole student edition runs top to bottom, and the instructor's solutions pass in strict mode.
@@ -288,7 +313,7 @@ def test_student_exercises_say_not_done_yet_and_instructor_passes(tmp_path):
     assert _errors(whole) == [] and "the rest of the notebook" in _text(whole.cells[-1])
     instructor = _run(nbformat.read(source, as_version=4), source.parent, COURSE_CHECK_STRICT="1")
     assert _errors(instructor) == []
-    assert "\u2705 He standard deviation" in _text(instructor.cells[5])
+    assert f"{MARKS['passed']} He standard deviation" in _text(instructor.cells[5])
 
 
 def test_make_student_cli(tmp_path):
@@ -352,5 +377,5 @@ def test_real_student_exercises_say_not_done_yet(path, student_dir):
     assert _errors(ran) == [], f"{path.name}: running the student stubs and their checkers raised"
     for hint, index in exercises:
         text = _text(ran.cells[index])
-        assert "not done yet" in text, f"{path.name}: checker after stub said {text!r}"
-        assert " ".join(hint.split()) in " ".join(text.split()), f"{path.name}: hint {hint!r} not shown"
+        assert NOT_DONE in text, f"{path.name}: checker after stub said {text!r}"
+        assert not hint or " ".join(hint.split()) not in " ".join(text.split()), f"{path.name}: hint repeated"

@@ -69,3 +69,15 @@ def test_jupyterhub_link_is_an_nbgitpuller_link():
     url = publish.publish().jupyterhub_url("notebooks/05_xavier_glorot.ipynb")
     assert "/hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2Fweight-init-course%2Fweight-init-course" in url
     assert "urlpath=lab%2Ftree%2Fweight-init-course%2Fnotebooks%2F05_xavier_glorot.ipynb" in url
+
+
+def test_binder_and_hub_links_open_the_learners_copy():
+    """Binder and the hub open my-notebooks/ (the student edition), never notebooks/ (the solutions)."""
+    p = publish.publish()
+    assert p.binder_url().endswith("?urlpath=lab/tree/my-notebooks/00_setup_and_tour.ipynb")
+    assert p.binder_url() in (REPO / "README.md").read_text()
+    # Binder's build creates the folder the link opens.
+    assert "python -m tools.editions learner my-notebooks" in (REPO / "postBuild").read_text()
+    hub = p.jupyterhub_url()
+    assert f"&branch={p.student_branch}" in hub and p.student_branch != p.branch
+    assert "urlpath=lab%2Ftree%2Fweight-init-course%2Fmy-notebooks%2F00_setup_and_tour.ipynb" in hub

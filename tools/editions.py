@@ -3,10 +3,14 @@
 The notebooks in ``notebooks/`` are the instructor (solution) edition. In a
 cell tagged ``solution`` the code between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION`` is the answer; the student edition replaces it with a
-line that raises ``NotImplementedError("Student exercise: <hint>")``, the
-hint taken from the cell's ``# Hint:`` comment. The function's ``def`` line
-and docstring stay, so the checker below it can call the stub and print the
-hint instead of crashing (the nbgrader convention, without nbgrader)::
+line that raises ``NotImplementedError("exercise N: see the hint above")``
+(N counts the notebook's exercises). The hint lives in one place: the
+cell's ``# Hint:`` comment stays in the stub, unless the notebook already gives
+a hint in its text: the same words in a markdown cell above, or a folded
+``<details>`` hint (the two-level hint) since the previous exercise; then the
+comment is dropped. The function's ``def`` line and docstring stay, so the
+checker below it can call the stub and say "not done yet" instead of crashing
+(the nbgrader convention, without nbgrader)::
 
     def my_he_std(fan_in):
         \"\"\"Return the standard deviation of He-normal weights.\"\"\"
@@ -19,14 +23,20 @@ The next code cell calls the exercise's checker,
 ``exercises.<topic>.check_he_std(my_he_std)``.
 
 ``python -m tools.editions student [OUT]`` writes the student edition
-(default ``student/``; ``make student`` calls it); the instructor edition is
-``notebooks/`` itself. ``python -m tools.editions check`` lists every
+(default ``student/``, a build output rewritten each time; ``make student``
+calls it); the instructor edition is ``notebooks/`` itself.
+``python -m tools.editions learner [OUT]`` brings the learner's own copy
+(default ``my-notebooks/``, git-ignored; ``make lab`` and Binder's ``postBuild``
+call it) up to date without ever overwriting a notebook in it: see
+:func:`update_learner_copy`. ``python -m tools.editions check`` lists every
 exercise that breaks these rules (see :func:`check_notebook`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -43,6 +53,8 @@ __all__ = [
     "solution_hints",
     "make_student_notebook",
     "write_student_edition",
+    "update_learner_copy",
+    "LEARNER_DIR",
     "check_notebook",
 ]
 
@@ -54,8 +66,15 @@ _BEGIN = re.compile(r"^(\s*)### BEGIN SOLUTION\s*$")
 _END = re.compile(r"^\s*### END SOLUTION\s*$")
 _MARKER = re.compile(r"###\s*(BEGIN|END) SOLUTION")
 _HINT = re.compile(r"#\s*Hint:\s*(.+)$", re.IGNORECASE)
+# A folded hint in the text above an exercise (the two-level hint: a nudge, then <details> with the formula).
+_FOLDED = re.compile(r"<details\b", re.IGNORECASE)
 _CHECK_CALL = re.compile(r"\bcheck_\w+\s*\(")
 _DEFAULT_HINT = "see the explanation above this cell."
+# The learner's own folder (git-ignored), and the record of what the course last gave it.
+LEARNER_DIR = "my-notebooks"
+MANIFEST = ".course-editions.json"
+# A course update offered beside the learner's notebook: 06_he_kaiming.ipynb -> 06_he_kaiming.new.ipynb.
+NEW_SUFFIX = ".new.ipynb"
 
 
 def solution_hints(source: str) -> list[str]:
@@ -75,14 +94,21 @@ def solution_hints(source: str) -> list[str]:
     return hints
 
 
-def student_source(source: str, *, cell_name: str = "solution cell") -> str:
-    """Return ``source`` with each solution block replaced by a stub that raises with its hint.
+def stub_message(number: int) -> str:
+    """The message a student stub raises with: short, the hint itself stays in one place above it."""
+    return f"{STUB_MARKER} {number}: see the hint above"
 
-    The stub is ``raise NotImplementedError('Student exercise: <hint>')`` at the
-    block's indentation; the message is written as a Python literal (``repr``),
-    so any quote or backslash in the hint (LaTeX, paths) stays exact.
+
+def student_source(source: str, *, cell_name: str = "solution cell", first: int = 1,
+                   drop_hints: frozenset[str] | set[str] = frozenset()) -> str:
+    """Return ``source`` with each solution block replaced by a stub that raises.
+
+    The stub is ``raise NotImplementedError("exercise N: see the hint above")`` at the
+    block's indentation, N counting from ``first``. A ``# Hint:`` line whose hint is
+    in ``drop_hints`` (already shown in the notebook's text) is dropped, so the
+    learner reads each hint once.
     """
-    hints = iter(solution_hints(source))
+    number = first
     out, inside, found = [], False, False
     for line in source.splitlines():
         begin = _BEGIN.match(line)
@@ -90,19 +116,27 @@ def student_source(source: str, *, cell_name: str = "solution cell") -> str:
             if inside:
                 raise ValueError(f"{cell_name}: nested '### BEGIN SOLUTION'.")
             inside, found = True, True
-            message = f"{STUB_MARKER}: {next(hints)}"
-            out.append(f"{begin.group(1)}raise NotImplementedError({message!r})")
+            out.append(f'{begin.group(1)}raise NotImplementedError("{stub_message(number)}")')
+            number += 1
         elif _END.match(line):
             if not inside:
                 raise ValueError(f"{cell_name}: '### END SOLUTION' without a BEGIN.")
             inside = False
         elif not inside:
+            hint = _HINT.search(line)
+            if hint and line.strip().startswith("#") and _normal(hint.group(1)) in drop_hints:
+                continue
             out.append(line)
     if inside:
         raise ValueError(f"{cell_name}: '### BEGIN SOLUTION' is never closed.")
     if not found:
         raise ValueError(f"{cell_name}: tagged '{SOLUTION_TAG}' but has no '### BEGIN SOLUTION' block.")
     return "\n".join(out)
+
+
+def _normal(text: str) -> str:
+    """Text compared without its spacing and markdown backticks (a hint in prose vs. in a comment)."""
+    return " ".join(text.replace("`", "").split())
 
 
 def _is_solution(cell: nbformat.NotebookNode) -> bool:
@@ -117,9 +151,18 @@ def make_student_notebook(path: Path | str) -> nbformat.NotebookNode:
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    number, shown, folded = 1, "", False
     for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            shown += " " + _normal(cell.source)
+            folded = folded or _FOLDED.search(cell.source) is not None
         if _is_solution(cell):
-            cell.source = student_source(cell.source, cell_name=f"{path.name} cell {index + 1}")
+            blocks = solution_hints(cell.source)
+            hints = {_normal(h) for h in blocks}
+            cell.source = student_source(cell.source, cell_name=f"{path.name} cell {index + 1}", first=number,
+                                         drop_hints={h for h in hints if folded or h in shown})
+            folded = False
+            number += len(blocks)
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != SOLUTION_TAG] + [EXERCISE_TAG]
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -148,6 +191,52 @@ def write_student_edition(out_dir: Path | str | None = None, notebooks_dir: Path
         nbformat.write(nb, target)
         written.append(target)
     return written
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def update_learner_copy(out_dir: Path | str | None = None, notebooks_dir: Path | str | None = None) -> list[str]:
+    """Bring the learner's own folder (default ``<repo>/my-notebooks``) up to date; overwrite nothing in it.
+
+    * A notebook the folder lacks is added (the student edition).
+    * A notebook the folder has is never written. When the course's student
+      edition of it has changed since the folder last received it (recorded, by
+      SHA-256, in ``.course-editions.json``), the new version is written beside it
+      as ``NN_name.new.ipynb`` and one line says so; the learner merges by hand.
+    * Notebooks the course no longer has are left where they are.
+
+    Returns one line per notebook added or offered (an empty list when nothing is news).
+    """
+    src = Path(notebooks_dir) if notebooks_dir else repo_root() / "notebooks"
+    dst = Path(out_dir) if out_dir else repo_root() / LEARNER_DIR
+    if dst.resolve() == src.resolve():
+        raise ValueError(f"out_dir must differ from the notebooks folder ({src}); it would overwrite the solutions.")
+    sources = sorted(src.glob(NOTEBOOK_GLOB))
+    if not sources:
+        raise ValueError(f"no notebooks ({NOTEBOOK_GLOB}) in {src}.")
+    texts = {path.name: nbformat.writes(make_student_notebook(path)) + "\n" for path in sources}
+    dst.mkdir(parents=True, exist_ok=True)
+    manifest_path = dst / MANIFEST
+    try:
+        given = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        given = {}
+    lines = []
+    for name, text in texts.items():
+        target, digest = dst / name, _digest(text)
+        if not target.exists():
+            target.write_text(text, encoding="utf-8")
+            lines.append(f"added {target}")
+        elif given.get(name) != digest and _digest(target.read_text(encoding="utf-8")) != digest:
+            offered = target.with_name(name[: -len(".ipynb")] + NEW_SUFFIX)
+            offered.write_text(text, encoding="utf-8")
+            lines.append(f"{target}: the course changed this notebook; yours is untouched and the new version "
+                         f"is beside it as {offered.name}")
+        given[name] = digest
+    manifest_path.write_text(json.dumps(given, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return lines
 
 
 def check_notebook(path: Path | str) -> list[str]:
@@ -192,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     student = sub.add_parser("student", help="write the student edition")
     student.add_argument("out", nargs="?", default=None, help="output folder (default: student/)")
+    learner = sub.add_parser("learner", help="add new notebooks to the learner's own copy; overwrite nothing")
+    learner.add_argument("out", nargs="?", default=None, help=f"the learner's folder (default: {LEARNER_DIR}/)")
     check = sub.add_parser("check", help="check every notebook's exercises follow the rules")
     check.add_argument("notebooks", nargs="*", help="notebooks (default: all in notebooks/)")
     args = parser.parse_args(argv)
@@ -200,6 +291,14 @@ def main(argv: list[str] | None = None) -> int:
         problems = [p for path in paths for p in check_notebook(path)]
         print("\n".join(problems) if problems else f"editions: {len(paths)} notebooks, exercises in order.")
         return 1 if problems else 0
+    if args.command == "learner":
+        try:
+            lines = update_learner_copy(args.out)
+        except ValueError as err:
+            print(f"editions: {err}", file=sys.stderr)
+            return 1
+        print("\n".join(lines) if lines else f"editions: {args.out or LEARNER_DIR}/ is up to date.")
+        return 0
     try:
         written = write_student_edition(args.out)
     except ValueError as err:

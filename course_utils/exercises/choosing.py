@@ -546,7 +546,7 @@ def _quiz_widgets(widgets: Any) -> list[tuple[Question, Any, Any]]:
             if change.get("new") is None:
                 return
             _, correct, why = q.options[letters.index(change["new"])]
-            mark, colour = ("\u2705 right", "#1a7f37") if correct else ("\u274c not quite", "#b35900")
+            mark, colour = ("\u2714 right", "#1a7f37") if correct else ("\u2718 not quite", "#b35900")
             out.value = f"<span style='color:{colour}'><b>{mark}</b> &mdash; {why}</span>"
 
         buttons.observe(on_change, names="value")
