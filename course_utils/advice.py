@@ -20,7 +20,7 @@ import numpy as np
 
 from . import diagnostics
 
-__all__ = ["GUIDE", "HEALTHY_DECADES", "check_model", "signal_summary"]
+__all__ = ["GUIDE", "GUIDE_MARGIN", "HEALTHY_DECADES", "check_model", "guide_support", "seed_interval", "signal_summary"]
 
 
 def signal_summary(init: Any, activation: str, depth: int, seed: int, *, width: int = 256,
@@ -136,3 +136,68 @@ def check_model(model: Any, x: Any, y: Any) -> dict[str, Any]:
     return {"forward_ratio": forward, "backward_ratio": backward, "decades": off_by, "verdict": verdict,
             "activation": activation, "schemes": kernels, "layers": layers.assign(
                 log10_std_vs_first=np.log10(layers["std"] / hidden["std"].iloc[0]))}
+
+
+#: The decision guide's margin rule, in nats of training loss: a row of the guide holds at a budget when its
+#: first choice's loss is at most this much above the best scheme's, at the upper end of the seeds' interval
+#: (:func:`guide_support`). 0.1 nats is about 3 points of accuracy near the losses the grid reaches.
+GUIDE_MARGIN = 0.1
+
+
+def seed_interval(values: Any, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, low, high)`` of per-seed values: the Student-t interval of the mean for 3 or more
+    values; for fewer, the spread ``(min, max)`` (a t-interval from 2 seeds uses t = 12.7 and says
+    nothing; from 1 seed the interval is that one value)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise ValueError("seed_interval needs at least one finite value (one per seed).")
+    mean = float(v.mean())
+    if v.size < 3:
+        return mean, float(v.min()), float(v.max())
+    half = float(stats.t.ppf((1 + confidence) / 2, v.size - 1)) * float(v.std(ddof=1)) / np.sqrt(v.size)
+    return mean, mean - half, mean + half
+
+
+def guide_support(table: Any, *, metric: str = "final_train_loss", margin: float = GUIDE_MARGIN,
+                  guide: dict[str, Any] | None = None, confidence: float = 0.95) -> Any:
+    """Does a grid of training runs support the decision guide? One row per activation.
+
+    ``table``: one row per run with columns ``activation``, ``init`` (the scheme's label),
+    ``seed`` and ``metric`` (lower is better: a loss), all at one depth and one budget.
+    For each activation of the table that the guide covers: the ``best`` scheme (lowest
+    mean), the guide's first choice (``guide_first``, ``guide[activation][0][0]``, which
+    must be one of the table's schemes), and the paired per-seed excess
+    ``metric(guide_first) - metric(best)`` with its interval (:func:`seed_interval`: a
+    t-interval from 3 seeds, the spread below). ``supported`` is ``excess_high < margin``:
+    the first choice is within ``margin`` of the best even at the interval's upper end, so
+    a first choice that wins or loses by seed luck alone is not supported. ``ties``: every
+    scheme that passes the same rule (the schemes the grid cannot tell from the best).
+    """
+    import pandas as pd
+
+    guide = GUIDE if guide is None else guide
+    missing = {"activation", "init", "seed", metric} - set(table.columns)
+    if missing:
+        raise ValueError(f"guide_support needs columns activation, init, seed and {metric!r}; missing {sorted(missing)}.")
+    rows = []
+    for act, runs in table.groupby("activation", sort=False):
+        if act not in guide:
+            continue
+        per_seed = runs.pivot_table(index="seed", columns="init", values=metric, aggfunc="mean")
+        means = per_seed.mean()
+        best = str(means.idxmin())
+        first = guide[act][0][0]
+        if first not in per_seed.columns:
+            raise ValueError(f"the guide's first choice for {act}, {first!r}, is not in the grid; schemes there: "
+                             f"{sorted(map(str, per_seed.columns))}.")
+
+        excess = {str(s): seed_interval((per_seed[s] - per_seed[best]).dropna(), confidence) for s in per_seed.columns}
+        mean, low, high = excess[first]
+        ties = [str(s) for s in means.sort_values().index if excess[str(s)][2] < margin]
+        rows.append({"activation": act, "guide_first": first, "best": best, "guide_loss": float(means[first]),
+                     "best_loss": float(means[best]), "excess": mean, "excess_low": low, "excess_high": high,
+                     "seeds": int(per_seed[first].notna().sum()), "ties": ties, "supported": bool(high < margin)})
+    return pd.DataFrame(rows)
