@@ -253,13 +253,17 @@ def _curves_frame(histories: Any) -> pd.DataFrame:
 
 
 def _band(values: np.ndarray, band: str, level: float) -> tuple[float, float, float]:
-    """Mean and the band around it over runs: a Student-t confidence interval of the mean, or +-1 sd."""
+    """Mean and the band around it over runs: a Student-t confidence interval of the mean, or +-1 sd.
+    Below 3 runs the "ci" band is the runs' range (min to max): a t-interval from 2 runs uses
+    t = 12.7 and spans far more than the runs do (accuracy bands from 0 to 1.1)."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(values.mean())
     if values.size < 2 or band == "none":
         return mean, mean, mean
+    if band == "ci" and values.size < 3:
+        return mean, float(values.min()), float(values.max())
     sd = float(values.std(ddof=1))
     half = sd if band == "sd" else float(scipy_stats.t.ppf(0.5 + level / 2, values.size - 1)) * sd / math.sqrt(values.size)
     return mean, mean - half, mean + half
@@ -336,7 +340,7 @@ def plot_learning_curves(
         panel.set_xlabel(_label("epoch"))
         panel.set_ylabel(_label(m))
         panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    what = {"ci": f"mean, {level:.0%} CI band", "sd": "mean +- 1 sd", "none": "mean"}[band]
+    what = {"ci": f"mean, {level:.0%} CI band (range below 3 runs)", "sd": "mean +- 1 sd", "none": "mean"}[band]
     legend_title = (" / ".join(by_cols) + f" ({what})") if by_cols else what
     _legend(fig, axes, legend_title, own_axes=ax is not None)
     if title:
