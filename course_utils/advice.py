@@ -46,25 +46,27 @@ def signal_summary(init: Any, activation: str, depth: int, seed: int, *, width: 
 GUIDE: dict[str, tuple[tuple[str, ...], str]] = {
     "sigmoid": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
                  "lecun_normal_torch", "orthogonal", "he_normal", "he_uniform", "he_normal_torch"),
-                "Glorot is the textbook choice (Glorot & Bengio 2010), but in notebook 12's grid no scheme makes a "
-                "sigmoid stack deeper than a few layers train, and a larger scale (He) trains shallow ones at "
-                "least as well: sigmoid's slope is at most 1/4, so gradients shrink in every layer. Avoid "
-                "sigmoid in hidden layers."),
-    "tanh": (("glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
-              "lecun_normal_torch", "orthogonal", "he_normal", "he_uniform", "he_normal_torch"),
+                "Glorot is the textbook choice (Glorot & Bengio 2010), but in notebook 12's grid none of the usual "
+                "schemes (Glorot, LeCun, He, gain-1 orthogonal) makes a 20-layer sigmoid stack train, while a gain "
+                "of 4 (Var(w) = 16/fan_in, undoing sigmoid's slope of 1/4 at 0) does, in both frameworks. Better: "
+                "avoid sigmoid in hidden layers."),
+    "tanh": (("orthogonal", "glorot_normal", "glorot_uniform", "glorot_normal_torch", "lecun_normal", "lecun_uniform",
+              "lecun_normal_torch", "he_normal", "he_uniform", "he_normal_torch"),
              "tanh has slope 1 at 0, so the variance-preserving scale is Var(w) = 1/fan_in (LeCun) or the "
-             "fan-average compromise 2/(fan_in + fan_out) (Glorot); orthogonal trained deep tanh stacks best in "
-             "notebook 12's grid, and tanh is forgiving enough that He trains too at depths up to 30."),
+             "fan-average compromise 2/(fan_in + fan_out) (Glorot); drawn as an orthogonal matrix (gain 1) that "
+             "scale trained 20-layer tanh stacks best in notebook 12's grid (six seeds; ahead of Glorot by more "
+             "than the margin after 32 steps, still ahead on average after 8 epochs). On shallow networks Glorot "
+             "and LeCun are as good."),
     "relu": (("he_normal", "he_uniform", "he_normal_torch"),
              "ReLU zeroes half of its inputs, halving the second moment per layer; He's Var(w) = 2/fan_in "
              "doubles it back (He et al. 2015)."),
     "leaky_relu": (("he_normal", "he_uniform", "he_normal_torch"),
                    "leaky ReLU is ReLU with a small slope a; He's gain sqrt(2 / (1 + a^2)) is practically "
                    "sqrt(2) for a = 0.01."),
-    "selu": (("lecun_normal", "lecun_normal_torch", "lecun_uniform", "orthogonal"),
-             "SELU's self-normalizing fixed point (mean 0, variance 1) assumes Var(w) = 1/fan_in, LeCun's "
-             "scale (Klambauer et al. 2017); orthogonal weights have the same variance and trained deep SELU "
-             "stacks best in notebook 12's grid."),
+    "selu": (("orthogonal", "lecun_normal", "lecun_normal_torch", "lecun_uniform"),
+             "SELU's self-normalizing fixed point (mean 0, variance 1) assumes Var(w) = 1/fan_in, LeCun's scale "
+             "(lecun_normal, Klambauer et al. 2017); orthogonal weights have that variance and trained 20-layer "
+             "SELU stacks best in notebook 12's grid (six seeds, at 32 steps and on average after 8 epochs)."),
     "elu": (("he_normal", "he_uniform", "he_normal_torch"),
             "ELU behaves like ReLU for positive inputs; He's scale is the usual choice."),
     "gelu": (("he_normal", "he_uniform", "he_normal_torch"),

@@ -6,6 +6,9 @@ import pytest
 
 from course_utils import advice
 
+#: A guide to test against (the rule, not the course's current GUIDE, is under test here).
+TEXTBOOK = {"relu": (("he_normal",), "."), "tanh": (("glorot_normal",), "."), "selu": (("lecun_normal",), ".")}
+
 
 def grid(losses, seeds=6, noise=0.01, seed=0):
     """A synthetic grid: {activation: {scheme: mean loss}}, one row per seed, small per-seed noise."""
@@ -16,16 +19,21 @@ def grid(losses, seeds=6, noise=0.01, seed=0):
 
 def test_a_grid_that_agrees_supports_every_row():
     table = grid({"relu": {"he_normal": 0.5, "glorot_normal": 1.2}, "tanh": {"glorot_normal": 0.60, "orthogonal": 0.58}})
-    support = advice.guide_support(table).set_index("activation")
+    support = advice.guide_support(table, guide=TEXTBOOK).set_index("activation")
     assert support["supported"].all()
     assert support.loc["relu", "best"] == "he_normal" and support.loc["relu", "ties"] == ["he_normal"]
     assert support.loc["tanh", "best"] == "orthogonal" and set(support.loc["tanh", "ties"]) == {"orthogonal", "glorot_normal"}
 
 
+def test_the_course_guide_is_the_default():
+    table = grid({"tanh": {"glorot_normal": 0.9, "orthogonal": 0.5}})
+    assert advice.guide_support(table).iloc[0]["guide_first"] == advice.GUIDE["tanh"][0][0]
+
+
 def test_the_row_fails_when_the_grid_stops_supporting_it():
     """He for ReLU 0.3 nats behind Glorot: the guide's ReLU row is no longer supported."""
     table = grid({"relu": {"he_normal": 0.9, "glorot_normal": 0.6}, "tanh": {"glorot_normal": 0.6, "orthogonal": 0.6}})
-    support = advice.guide_support(table).set_index("activation")
+    support = advice.guide_support(table, guide=TEXTBOOK).set_index("activation")
     assert not support.loc["relu", "supported"] and support.loc["relu", "excess"] == pytest.approx(0.3, abs=0.03)
     assert support.loc["tanh", "supported"]
 
@@ -36,7 +44,7 @@ def test_a_seed_coin_flip_is_not_support():
     flips = [0.4, -0.35, 0.3, -0.3, 0.35, -0.3]
     table = pd.DataFrame([{"activation": "selu", "init": s, "seed": k, "final_train_loss": 0.8 + (d if s == "lecun_normal" else 0)}
                           for k, d in enumerate(flips) for s in ("lecun_normal", "glorot_normal")])
-    row = advice.guide_support(table).iloc[0]
+    row = advice.guide_support(table, guide=TEXTBOOK).iloc[0]
     assert row["best"] == "glorot_normal" and row["excess"] == pytest.approx(np.mean(flips))
     assert row["excess_high"] > advice.GUIDE_MARGIN and not row["supported"]
 
@@ -53,4 +61,4 @@ def test_friendly_errors():
     with pytest.raises(ValueError, match="missing"):
         advice.guide_support(pd.DataFrame({"activation": ["relu"]}))
     with pytest.raises(ValueError, match="not in the grid"):
-        advice.guide_support(grid({"relu": {"glorot_normal": 0.5}}))
+        advice.guide_support(grid({"relu": {"glorot_normal": 0.5}}), guide=TEXTBOOK)
