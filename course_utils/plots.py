@@ -91,12 +91,16 @@ def _layer_axis_label(values: Any) -> str:
 
 
 def _legend(fig: Figure, axes: list[Any], title: str | None, own_axes: bool = False) -> None:
-    """One legend: inside a single panel, or once for the whole figure, outside on the right."""
+    """One legend: beside a figure's only panel, inside a panel of a caller's multi-panel figure, or once for
+    the whole figure, outside on the right."""
     handles, labels = axes[0].get_legend_handles_labels()
     if not labels:
         return
     if len(axes) == 1 or own_axes:
-        axes[0].legend(title=title, fontsize="small")
+        if len(fig.axes) == 1:  # the figure's only panel: the legend goes beside it, never over the curves
+            axes[0].legend(title=title, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+        else:  # a panel of the caller's multi-panel figure: beside it would cover the next panel
+            axes[0].legend(title=title, fontsize="small")
     else:
         fig.legend(handles, labels, title=title, fontsize="small", loc="outside right upper")
 
