@@ -407,8 +407,9 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "You build a self-normalizing network with SELU. Which initializer keeps its fixed point?",
         (("he_normal", False, "He doubles the variance per layer; SELU's fixed point assumes Var(w) = 1/fan_in."),
-         ("orthogonal", False, "orthogonal matrices keep lengths (gain 1 is close to LeCun for square layers) "
-                               "but the SELU paper's guarantee is for LeCun-normal weights."),
+         ("orthogonal", False, "orthogonal matrices have LeCun's variance and trained deep SELU stacks best in "
+                               "notebook 12's grid, but the fixed-point guarantee the question asks about is "
+                               "derived for LeCun-normal weights."),
          ("glorot_uniform", False, "Glorot equals 1/fan_in only for square layers; and uniform weights are not "
                                    "what the fixed-point analysis assumes."),
          ("lecun_normal", True, "Klambauer et al. (2017) derive SELU's constants for Var(w) = 1/fan_in: LeCun."))),
