@@ -91,12 +91,16 @@ def _layer_axis_label(values: Any) -> str:
 
 
 def _legend(fig: Figure, axes: list[Any], title: str | None, own_axes: bool = False) -> None:
-    """One legend: inside a single panel, or once for the whole figure, outside on the right."""
+    """One legend: beside a figure's only panel, inside a panel of a caller's multi-panel figure, or once for
+    the whole figure, outside on the right."""
     handles, labels = axes[0].get_legend_handles_labels()
     if not labels:
         return
     if len(axes) == 1 or own_axes:
-        axes[0].legend(title=title, fontsize="small")
+        if len(fig.axes) == 1:  # the figure's only panel: the legend goes beside it, never over the curves
+            axes[0].legend(title=title, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+        else:  # a panel of the caller's multi-panel figure: beside it would cover the next panel
+            axes[0].legend(title=title, fontsize="small")
     else:
         fig.legend(handles, labels, title=title, fontsize="small", loc="outside right upper")
 
@@ -253,13 +257,17 @@ def _curves_frame(histories: Any) -> pd.DataFrame:
 
 
 def _band(values: np.ndarray, band: str, level: float) -> tuple[float, float, float]:
-    """Mean and the band around it over runs: a Student-t confidence interval of the mean, or +-1 sd."""
+    """Mean and the band around it over runs: a Student-t confidence interval of the mean, or +-1 sd.
+    Below 3 runs the "ci" band is the runs' range (min to max): a t-interval from 2 runs uses
+    t = 12.7 and spans far more than the runs do (accuracy bands from 0 to 1.1)."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(values.mean())
     if values.size < 2 or band == "none":
         return mean, mean, mean
+    if band == "ci" and values.size < 3:
+        return mean, float(values.min()), float(values.max())
     sd = float(values.std(ddof=1))
     half = sd if band == "sd" else float(scipy_stats.t.ppf(0.5 + level / 2, values.size - 1)) * sd / math.sqrt(values.size)
     return mean, mean - half, mean + half
@@ -336,7 +344,7 @@ def plot_learning_curves(
         panel.set_xlabel(_label("epoch"))
         panel.set_ylabel(_label(m))
         panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    what = {"ci": f"mean, {level:.0%} CI band", "sd": "mean +- 1 sd", "none": "mean"}[band]
+    what = {"ci": f"mean, {level:.0%} CI band (range below 3 runs)", "sd": "mean +- 1 sd", "none": "mean"}[band]
     if run_col is None or frame.groupby("_group")[run_col].nunique().max() <= 1:
         what = "one run each"  # no mean, no band: the legend must not claim one
     legend_title = (" / ".join(by_cols) + f" ({what})") if by_cols else what

@@ -86,6 +86,22 @@ def test_learning_curves_mean_and_t_interval_band():
     assert at_epoch_1.min() == pytest.approx(0.2 - half) and at_epoch_1.max() == pytest.approx(0.2 + half)
 
 
+def test_learning_curves_band_is_the_range_below_three_runs():
+    """Two seeds: a t-interval would be +-12.7 sd / sqrt(2); the band is the two runs' range instead."""
+    runs = {"He": [history("He", s, v) for s, v in enumerate([[0.1, 0.5], [0.3, 0.9]])]}
+    band = plots.plot_learning_curves(runs, metric="val_accuracy").axes[0].collections[0].get_paths()[0].vertices
+    at_epoch_1 = band[np.isclose(band[:, 0], 1.0), 1]
+    assert at_epoch_1.min() == pytest.approx(0.1) and at_epoch_1.max() == pytest.approx(0.3)
+
+
+def test_a_single_panel_legend_sits_beside_the_curves():
+    runs = {"He": [history("He", s, [0.1, 0.5]) for s in range(2)], "Xavier": [history("Xavier", 0, [0.4, 0.4])]}
+    fig = plots.plot_learning_curves(runs, metric="val_accuracy")
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert legend.x0 >= fig.axes[0].get_window_extent().x1
+
+
 def test_learning_curves_from_a_list_a_frame_and_several_metrics():
     hs = [history(None, s, [0.2 + 0.1 * s, 0.5], framework=fw) for s in range(2) for fw in ("keras", "torch")]
     fig = plots.plot_learning_curves(hs, metric=["val_accuracy", "loss"])  # no labels: grouped by framework

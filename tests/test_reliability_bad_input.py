@@ -288,6 +288,9 @@ CASES: list[Case] = [
     C("experiments.time_init-repeats", lambda: M("experiments").time_init("he_normal", (3, 3), repeats=0),
       ("repeats",)),
     C("advice.check_model-type", lambda: M("advice").check_model("model", X, Y), ("model",)),
+    C("advice.guide_support-columns", lambda: M("advice").guide_support(pd.DataFrame({"activation": ["relu"]})),
+      ("missing", "seed")),
+    C("advice.seed_interval-empty", lambda: M("advice").seed_interval([]), ("at least one",)),
     # ------------------------------------------------------------------ claims
     C("claims.expect-claim-type", lambda: M("claims").expect(True, 5), ("claim",)),
     C("claims.expect-claim-empty", lambda: M("claims").expect(True, ""), ("claim",)),

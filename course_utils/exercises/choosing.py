@@ -278,12 +278,13 @@ def _notes(act: str, name: str) -> list[str]:
     """What to add about an accepted but not textbook choice of ``name`` for ``act``."""
     fam = _family(name)
     rows = [
-        (act == "sigmoid", f"{name} for sigmoid is as good as any: no scheme makes a deep sigmoid stack train, so "
-                           "the real advice is to keep sigmoid out of hidden layers"),
+        (act == "sigmoid", f"{name} for sigmoid is as good as any of the usual schemes: none of them makes a deep "
+                           "sigmoid stack train (a gain of 4, Var(w) = 16/fan_in, does: notebook 12), so the real "
+                           "advice is to keep sigmoid out of hidden layers"),
         (act == "tanh" and fam == "he", "He for tanh trains at the grid's depths (tanh is forgiving), but it is not "
                                         "the variance-preserving scale; Glorot, LeCun or orthogonal are"),
         (act == "tanh" and fam not in ("glorot", "he"), f"{name} for tanh is fine too (Glorot is the textbook "
-                                                        "answer; orthogonal trained best in the grid)"),
+                                                        "answer; orthogonal trained best in the grid at depth 20)"),
         (act == "selu" and name == "lecun_uniform", "lecun_uniform has the right variance, but Klambauer et al. "
                                                     "derive SELU's fixed point for normal weights: lecun_normal is "
                                                     "the safer choice"),
@@ -315,7 +316,8 @@ def check_recommend(recommend: Callable[[str], str]) -> tuple[bool, str]:
             return fail(f"for {act} you chose {name}: {_wrong_scheme(act, name)}. The guide says {accepted[0]}: {why}")
         notes += _notes(act, name)
     extra = (" Notes: " + "; ".join(notes) + ".") if notes else ""
-    return ok("He for the ReLU family, LeCun-normal for SELU, Glorot for tanh (orthogonal for deep stacks); "
+    return ok("He for the ReLU family, LeCun-normal for SELU, Glorot for tanh (orthogonal for deep tanh and SELU "
+              "stacks); "
               "sigmoid: avoid it in hidden layers." + extra)
 
 
@@ -405,8 +407,9 @@ QUESTIONS: tuple[Question, ...] = (
     Question(
         "You build a self-normalizing network with SELU. Which initializer keeps its fixed point?",
         (("he_normal", False, "He doubles the variance per layer; SELU's fixed point assumes Var(w) = 1/fan_in."),
-         ("orthogonal", False, "orthogonal matrices keep lengths (gain 1 is close to LeCun for square layers) "
-                               "but the SELU paper's guarantee is for LeCun-normal weights."),
+         ("orthogonal", False, "orthogonal matrices have LeCun's variance and trained deep SELU stacks best in "
+                               "notebook 12's grid, but the fixed-point guarantee the question asks about is "
+                               "derived for LeCun-normal weights."),
          ("glorot_uniform", False, "Glorot equals 1/fan_in only for square layers; and uniform weights are not "
                                    "what the fixed-point analysis assumes."),
          ("lecun_normal", True, "Klambauer et al. (2017) derive SELU's constants for Var(w) = 1/fan_in: LeCun."))),
