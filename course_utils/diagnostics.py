@@ -417,13 +417,9 @@ def residual_stream(model: Any, x: Any, *, training: bool = False) -> pd.DataFra
         def hook(module: Any, _inputs: Any, output: Any) -> None:
             seen[ids[id(module)]] = output.detach().cpu().numpy()
 
-        was_training = model.training
-        model.train(training)
-        try:
-            with frameworks.Hooks(list(wanted.values()), hook), torch.no_grad():
-                model(torch.as_tensor(xb))
-        finally:
-            model.train(was_training)
+        mode = frameworks.train_mode if training else frameworks.eval_mode
+        with mode(model), frameworks.Hooks(list(wanted.values()), hook), torch.no_grad():
+            model(torch.as_tensor(xb))
         outs = [seen[n] for n in order]
     return pd.DataFrame([{"block": b, "std": float(o.std()), "rms": float(np.sqrt(np.mean(np.square(o, dtype=np.float64)))),
                           "framework": fw} for b, o in enumerate(outs)])
