@@ -78,6 +78,7 @@ __all__ = [
     "end_to_end_ratio",
     "signal_ratios",
     "gradient_stats",
+    "residual_stream",
     "layer_activations",
     "layer_gradients",
     "signal_propagation",
@@ -376,6 +377,53 @@ _TRACE = {"keras": _trace_keras, "torch": _trace_torch}  # one function name, on
 
 
 # ------------------------------------------------------------- public: models
+
+
+def residual_stream(model: Any, x: Any, *, training: bool = False) -> pd.DataFrame:
+    """The residual stream of a residual network, block by block, on the batch ``x``.
+
+    One row per block: ``block`` (0 = the stem's output, ``b`` = after ``block_b_add``,
+    i.e. ``h_b = h_{b-1} + branch_b(h_{b-1})``), ``std`` and ``rms`` (root mean square,
+    ``sqrt(E[h^2])``, the quantity whose growth the mean-field recursion predicts) over
+    every entry, and ``framework``. For ``models.build_deep_residual_mlp`` and
+    ``models.build_residual_mlp`` (``block_b_add`` layers; PyTorch: modules of that
+    name, or the branch output added to the stem for ``build_residual_mlp``'s Keras-only
+    add). ``training=True`` runs normalization layers in training mode (batch
+    statistics), as in the first training step -- and updates a batch norm's running
+    averages once, so use it on a model you are not going to evaluate as it is.
+    """
+    fw = frameworks.framework_of(model)
+    xb = _as_batch(x).astype(np.float32, copy=False)
+    if fw == "keras":
+        keras = frameworks.keras()
+        names = ["stem_act"] + sorted((layer.name for layer in model.layers if layer.name.startswith("block_")
+                                       and layer.name.endswith("_add")), key=lambda n: int(n.split("_")[1]))
+        if len(names) == 1:
+            raise ValueError("residual_stream needs a residual model with block_<b>_add layers, e.g. from "
+                             "models.build_deep_residual_mlp.")
+        probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
+        outs = [np.asarray(o) for o in probe(xb, training=training)]
+    else:
+        torch = frameworks.torch()
+        wanted = {name: m for name, m in model.named_modules()
+                  if name == "stem_act" or (name.startswith("block_") and name.endswith("_add"))}
+        if not any(n != "stem_act" for n in wanted):
+            raise ValueError("residual_stream needs a residual model with block_<b>_add modules, e.g. from "
+                             "models.build_deep_residual_mlp.")
+        order = sorted(wanted, key=lambda n: 0 if n == "stem_act" else int(n.split("_")[1]))
+        seen: dict[str, np.ndarray] = {}
+        ids = {id(m): n for n, m in wanted.items()}
+
+        def hook(module: Any, _inputs: Any, output: Any) -> None:
+            seen[ids[id(module)]] = output.detach().cpu().numpy()
+
+        mode = frameworks.train_mode if training else frameworks.eval_mode
+        with mode(model), frameworks.Hooks(list(wanted.values()), hook), torch.no_grad():
+            model(torch.as_tensor(xb))
+        outs = [seen[n] for n in order]
+    return pd.DataFrame([{"block": b, "std": float(o.std()), "rms": float(np.sqrt(np.mean(np.square(o, dtype=np.float64)))),
+                          "framework": fw} for b, o in enumerate(outs)])
+
 
 
 def layer_activations(model: Any, x: Any) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ __all__ = [
     "Hooks",
     "check_framework",
     "eval_mode",
+    "train_mode",
     "flat_layers",
     "framework_of",
     "input_shape_of",
@@ -177,6 +178,17 @@ def eval_mode(model: Any) -> Iterator[Any]:
     """A torch model in inference mode (dropout off) for the block, its own mode restored after."""
     was_training = model.training
     model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
+def train_mode(model: Any) -> Iterator[Any]:
+    """A torch model in training mode (batch statistics, dropout on) for the block, its own mode restored after."""
+    was_training = model.training
+    model.train()
     try:
         yield model
     finally:

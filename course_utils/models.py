@@ -11,6 +11,9 @@ notebook can show one experiment side by side:
   recurrent initializers (the copy and adding problems of notebook 08);
 * :func:`build_residual_mlp` -- residual blocks whose branch output layers can
   start at zero, so each block starts as the identity;
+* :func:`build_plain_cnn` -- a deep plain CNN (no shortcut, no normalization), notebook 13;
+* :func:`build_deep_residual_mlp` -- a deep residual MLP whose branches start as they are, at zero,
+  behind a zero scalar (SkipInit) or Fixup-scaled, with or without BatchNorm/LayerNorm (notebook 13);
 * :func:`build_bayesian_mlp` with :func:`bayesian_dense` -- Bayes by Backprop
   (Blundell et al. 2015): every weight a Gaussian ``N(mu, softplus(rho)^2)``.
 
@@ -69,6 +72,11 @@ __all__ = [
     "build_rnn",
     "build_residual_mlp",
     "build_bayesian_mlp",
+    "build_plain_cnn",
+    "build_deep_residual_mlp",
+    "fixup_scale",
+    "RESIDUAL_REMEDIES",
+    "NORMS",
     "bayesian_dense",
     "bayesian_layers",
     "kl_divergence",
@@ -920,3 +928,312 @@ def weight_shapes(model: Any) -> list[tuple[str, tuple[int, ...]]]:
         else:
             out.append((name, tuple(int(d) for d in next(w for w in layer.trainable_weights if len(w.shape) >= 2).shape)))
     return out
+
+
+# ------------------------------------------------------------------ build_plain_cnn (notebook 13)
+
+
+def build_plain_cnn(
+    framework: str,
+    input_shape: Sequence[int] = (28, 28),
+    depth: int = 12,
+    channels: int = 8,
+    kernel_size: int = 3,
+    activation: str = "relu",
+    init: Any = "he_normal",
+    bias_init: Any = "zeros",
+    pool_after: Sequence[int] | None = None,
+    n_classes: int = 10,
+    output_init: Any = None,
+    seed: int = 0,
+) -> Any:
+    """A deep *plain* CNN (no shortcut, no normalization): ``depth`` convolutions of ``channels`` filters.
+
+    ``conv_1 -> act_1 -> [pool] -> conv_2 -> act_2 -> ... -> conv_depth -> act_depth -> flatten -> output``,
+    same padding, a 2x2 max-pool after each conv whose number is in ``pool_after``
+    (default ``(1, depth // 2)``: 28x28 images are convolved at 14x14 for the first
+    half and 7x7 for the second, which keeps a 20-layer network cheap on a CPU).
+    This is the network He et al. (2015, figure 3) and Simonyan & Zisserman (2015)
+    trained deep without normalization: whether it trains depends on ``init``.
+    Every conv has ``fan_in = c_in * kh * kw`` (Keras layout ``(kh, kw, c_in, c_out)``,
+    PyTorch ``(c_out, c_in, kh, kw)``: see ``initializers.compute_fans``).
+    """
+    fw = frameworks.check_framework(framework)
+    shape = check_shape("input_shape", input_shape, min_dims=2)
+    if len(shape) > 3:
+        raise ValueError(f"input_shape must be (height, width) or (height, width, channels); got {shape!r}.")
+    depth = check_int("depth", depth, low=1)
+    channels = check_int("channels", channels, low=1)
+    k = check_int("kernel_size", kernel_size, low=1)
+    act = _activation("activation", activation)
+    n_classes = check_int("n_classes", n_classes, low=1)
+    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
+    o_init = w_init if output_init is None else _init("output_init", output_init)
+    seed = _seed(seed)
+    pools = sorted({1, max(1, depth // 2)}) if pool_after is None else sorted(set(pool_after))
+    for p in pools:
+        check_int("pool_after entries", p, low=1, high=depth)
+    h, w = shape[0], shape[1]
+    for _ in pools:
+        if h < 2 or w < 2:
+            raise ValueError(f"input_shape {shape} is too small for {len(pools)} poolings (each halves the size); "
+                             "give fewer pool_after entries.")
+        h, w = h // 2, w // 2
+    in_ch = shape[2] if len(shape) == 3 else 1
+    spec = [LayerSpec("input", "input", shape), LayerSpec("channels", "channels", shape)]
+    c_in = in_ch
+    for i in range(1, depth + 1):
+        spec += [LayerSpec(f"conv_{i}", "conv", channels, c_in, w_init, b_init, i, (("kernel_size", k),)),
+                 LayerSpec(f"act_{i}", "activation", act)]
+        if i in pools:
+            spec.append(LayerSpec(f"pool_{i}", "pool"))
+        c_in = channels
+    flat = h * w * channels
+    spec += [LayerSpec("flatten", "flatten"), LayerSpec("output", "dense", n_classes, flat, o_init, b_init, 0)]
+    return _realise(fw, spec, seed, "plain_cnn")
+
+
+# --------------------------------------------------------- build_deep_residual_mlp (notebook 13)
+
+#: What :func:`build_deep_residual_mlp` does to each residual branch at the start.
+RESIDUAL_REMEDIES = ("none", "zero", "skipinit", "fixup")
+#: Normalization layers :func:`build_deep_residual_mlp` can put in its branches.
+NORMS = ("none", "batchnorm", "layernorm")
+_NORM_EPSILON = 1e-5  # PyTorch's default; Keras's is 1e-3: set equal so both frameworks compute the same
+
+
+def fixup_scale(n_blocks: int, branch_depth: int) -> float:
+    """Fixup's factor on a branch's inner weights: ``L ** (-1 / (2 m - 2))`` (Zhang et al. 2019, eq. 2/rule 2).
+
+    ``L`` residual branches of ``m`` layers each; with He weights scaled by it, the
+    sum of the ``L`` branches' contributions to the output's change per SGD step stays
+    ``O(1)`` whatever ``L``. ``m = 2``: ``1 / sqrt(L)``.
+    """
+    n_blocks = check_int("n_blocks", n_blocks, low=1)
+    branch_depth = check_int("branch_depth", branch_depth, low=2)
+    return float(n_blocks ** (-1.0 / (2 * branch_depth - 2)))
+
+
+@functools.cache
+def _residual_torch_classes() -> SimpleNamespace:
+    torch = frameworks.torch()
+    nn = torch.nn
+
+    class Add(nn.Module):
+        """``h + z``, a module so that hooks (``diagnostics.residual_stream``) see the residual stream."""
+
+        def forward(self, h, z):
+            return h + z
+
+    class Scale(nn.Module):
+        """One learnable scalar times the branch (SkipInit/ReZero: starts at 0; Fixup's multiplier: at 1)."""
+
+        def __init__(self, value: float) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor(float(value)))
+
+        def forward(self, z):
+            return self.scale * z
+
+    class DeepResidualMLP(nn.Module):
+        """stem -> blocks [h <- add(h, scale(branch(h)))] -> head_act -> output (names as in the Keras build)."""
+
+        def __init__(self, layout: list[tuple[str, Any]], n_blocks: int, branch_depth: int) -> None:
+            super().__init__()
+            for name, module in layout:
+                self.add_module(name, module)
+            self.n_blocks, self.branch_depth = n_blocks, branch_depth
+
+        def forward(self, x):
+            h = self.stem_act(self.stem(x))
+            for b in range(1, self.n_blocks + 1):
+                z = h
+                for j in range(1, self.branch_depth + 1):
+                    name = f"block_{b}_dense_{j}" if j < self.branch_depth else f"block_{b}_out"
+                    z = getattr(self, name)(z)
+                    norm = getattr(self, f"block_{b}_norm_{j}", None)
+                    if norm is not None:
+                        z = norm(z)
+                    if j < self.branch_depth:
+                        z = getattr(self, f"block_{b}_act_{j}")(z)
+                scale = getattr(self, f"block_{b}_scale", None)
+                h = getattr(self, f"block_{b}_add")(h, z if scale is None else scale(z))
+            return self.output(self.head_act(h))
+
+    return SimpleNamespace(Add=Add, Scale=Scale, DeepResidualMLP=DeepResidualMLP)
+
+
+@functools.cache
+def _residual_keras_classes() -> SimpleNamespace:
+    keras = frameworks.keras()
+
+    @keras.saving.register_keras_serializable(package="course_utils", name="BranchScale")
+    class BranchScale(keras.layers.Layer):
+        """One learnable scalar times the branch (SkipInit/ReZero: starts at 0; Fixup's multiplier: at 1)."""
+
+        def __init__(self, value: float = 0.0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.value = float(value)
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(), name="scale",
+                                         initializer=keras.initializers.Constant(self.value))
+
+        def call(self, inputs):
+            return self.scale * inputs
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "value": self.value}
+
+    return SimpleNamespace(BranchScale=BranchScale)
+
+
+def build_deep_residual_mlp(
+    framework: str,
+    input_dim: int,
+    width: int = 64,
+    n_blocks: int = 16,
+    branch_depth: int = 2,
+    activation: str = "relu",
+    init: Any = "he_normal",
+    bias_init: Any = "zeros",
+    remedy: str = "none",
+    norm: str = "none",
+    n_classes: int = 10,
+    output_init: Any = None,
+    seed: int = 0,
+) -> Any:
+    """A deep residual MLP with a choice of how its branches start: ``stem -> n_blocks x
+    [h <- h + branch(h)] -> activation -> output``.
+
+    A branch is ``branch_depth`` dense layers (``block_b_dense_1, ..., block_b_out``),
+    each followed by a normalization layer ``block_b_norm_j`` when ``norm`` is
+    ``"batchnorm"`` or ``"layernorm"``, with the activation between them (the ResNet
+    v1 branch: ``dense -> norm -> act -> dense -> norm``), and the block's sum is the
+    layer ``block_b_add``. Every dense layer is drawn from ``init``; ``remedy`` then
+    changes the start:
+
+    * ``"none"``: nothing -- the standard initialization, whose forward variance grows
+      geometrically with the blocks (He: ``x3`` per two-layer branch);
+    * ``"zero"``: the branch's last layer starts at zero -- its last normalization scale
+      when ``norm`` is set (zero-gamma, Goyal et al. 2017), else its last dense layer
+      (notebook 03's ``build_residual_mlp(zero_branch_output=True)``);
+    * ``"skipinit"``: a learnable scalar ``block_b_scale`` multiplies the branch and
+      starts at 0 (SkipInit, De & Smith 2020; ReZero, Bachlechner et al. 2020);
+    * ``"fixup"``: Fixup (Zhang et al. 2019): the inner layers' weights times
+      :func:`fixup_scale` ``= L^(-1/(2m-2))``, the branch's last layer and the classifier
+      ``output`` at zero, and a learnable multiplier ``block_b_scale`` starting at 1.
+      (Fixup's scalar biases are left out: every dense layer here has a per-unit bias.)
+
+    Normalization layers use ``epsilon = 1e-5`` and, for batch norm, a running-average
+    momentum of 0.1 in PyTorch's convention (Keras ``momentum=0.9``), equal in both frameworks.
+    """
+    fw = frameworks.check_framework(framework)
+    input_dim = check_int("input_dim", input_dim, low=1)
+    width = check_int("width", width, low=1)
+    n_blocks = check_int("n_blocks", n_blocks, low=1)
+    branch_depth = check_int("branch_depth", branch_depth, low=2)
+    act = _activation("activation", activation)
+    remedy = check_choice("remedy", remedy, RESIDUAL_REMEDIES)
+    norm = check_choice("norm", norm, NORMS)
+    if remedy == "fixup" and norm != "none":
+        raise ValueError("remedy='fixup' is an initialization for networks WITHOUT normalization (Zhang et al. "
+                         "2019); use remedy='zero' (zero last normalization scale) with norm=" f"{norm!r}.")
+    n_classes = check_int("n_classes", n_classes, low=1)
+    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
+    zeros = _init("zeros", "zeros")
+    o_init = w_init if output_init is None else _init("output_init", output_init)
+    out_b_init = b_init
+    if remedy == "fixup":
+        o_init = out_b_init = zeros
+    zero_last_dense = remedy == "fixup" or (remedy == "zero" and norm == "none")
+    zero_last_gamma = remedy == "zero" and norm != "none"
+    scale_value = {"skipinit": 0.0, "fixup": 1.0}.get(remedy)
+    inner = fixup_scale(n_blocks, branch_depth) if remedy == "fixup" else 1.0
+    seed = _seed(seed)
+
+    if fw == "keras":
+        keras = frameworks.keras()
+        L = keras.layers
+        config.set_seed(seed)
+
+        def norm_layer(name: str, gamma_zero: bool) -> Any:
+            gamma = "zeros" if gamma_zero else "ones"
+            if norm == "batchnorm":
+                return L.BatchNormalization(momentum=0.9, epsilon=_NORM_EPSILON, gamma_initializer=gamma, name=name)
+            return L.LayerNormalization(epsilon=_NORM_EPSILON, gamma_initializer=gamma, name=name)
+
+        x = keras.Input((input_dim,), name="input")
+        h = activations.keras_layer(act, "stem_act")(_keras_dense(width, w_init, b_init, seed, 1, "stem")(x))
+        inner_layers = []
+        i = 2
+        for b in range(1, n_blocks + 1):
+            z = h
+            for j in range(1, branch_depth + 1):
+                last = j == branch_depth
+                if last:
+                    layer = _keras_dense(width, zeros if zero_last_dense else w_init,
+                                         zeros if zero_last_dense else b_init, seed, i, f"block_{b}_out")
+                else:
+                    layer = _keras_dense(width, w_init, b_init, seed, i, f"block_{b}_dense_{j}")
+                    inner_layers.append(layer)
+                z = layer(z)
+                i += 1
+                if norm != "none":
+                    z = norm_layer(f"block_{b}_norm_{j}", last and zero_last_gamma)(z)
+                if not last:
+                    z = activations.keras_layer(act, f"block_{b}_act_{j}")(z)
+            if scale_value is not None:
+                z = _residual_keras_classes().BranchScale(scale_value, name=f"block_{b}_scale")(z)
+            h = L.Add(name=f"block_{b}_add")([h, z])
+        out = _keras_dense(n_classes, o_init, out_b_init, seed, 0, "output")(activations.keras_layer(act, "head_act")(h))
+        model = keras.Model(x, out, name="deep_residual_mlp")
+        if inner != 1.0:
+            for layer in inner_layers:
+                layer.kernel.assign(layer.kernel * inner)
+        return model
+
+    torch = frameworks.torch()
+    nn = torch.nn
+    config.set_seed(seed)
+    g = _torch_generator(seed)
+    C = _residual_torch_classes()
+
+    def norm_module(gamma_zero: bool) -> Any:
+        m = nn.BatchNorm1d(width, eps=_NORM_EPSILON, momentum=0.1) if norm == "batchnorm" else nn.LayerNorm(
+            width, eps=_NORM_EPSILON)
+        if gamma_zero:
+            nn.init.zeros_(m.weight)
+        return m
+
+    layout: list[tuple[str, Any]] = [
+        ("stem", _torch_init_linear(nn.Linear(input_dim, width), w_init, b_init, g)),
+        ("stem_act", activations.torch_module(act)),
+    ]
+    for b in range(1, n_blocks + 1):
+        for j in range(1, branch_depth + 1):
+            last = j == branch_depth
+            if last:
+                lin = _torch_init_linear(nn.Linear(width, width), zeros if zero_last_dense else w_init,
+                                         zeros if zero_last_dense else b_init, g)
+                layout.append((f"block_{b}_out", lin))
+            else:
+                lin = _torch_init_linear(nn.Linear(width, width), w_init, b_init, g)
+                if inner != 1.0:
+                    with torch.no_grad():
+                        lin.weight.mul_(inner)
+                layout.append((f"block_{b}_dense_{j}", lin))
+            if norm != "none":
+                layout.append((f"block_{b}_norm_{j}", norm_module(last and zero_last_gamma)))
+            if not last:
+                layout.append((f"block_{b}_act_{j}", activations.torch_module(act)))
+        if scale_value is not None:
+            layout.append((f"block_{b}_scale", C.Scale(scale_value)))
+        layout.append((f"block_{b}_add", C.Add()))
+    layout += [("head_act", activations.torch_module(act)),
+               ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, out_b_init, g))]
+    model = C.DeepResidualMLP(layout, n_blocks, branch_depth)
+    return _finish_torch(model, (input_dim,))
