@@ -49,6 +49,8 @@ __all__ = [
     "DepthScales",
     "critical_sigma_w2",
     "phase_diagram",
+    "predict",
+    "simulate",
 ]
 
 # 1-D rule: 200 nodes (even: no node at z = 0); exact for polynomials to degree 399.
@@ -341,3 +343,127 @@ def phase_diagram(activation: str, sigma_w2_grid: Iterable[float], sigma_b2_grid
                          "c_star": c_star(activation, sw2, sb2), "xi_q": xi_q, "xi_c": xi_c,
                          "phase": _phase(chi)})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ the maps against a finite network
+
+
+def predict(activation: str, sigma_w2: float, sigma_b2: float, depth: int, q_in: float = 1.0,
+            c_in: float = 0.5) -> pd.DataFrame:
+    """What the mean-field maps predict, layer by layer, for :func:`simulate`'s network.
+
+    ``q`` and ``c``: the pre-activations' second moment and the correlation of two inputs, from
+    ``q_1 = sigma_w^2 q_in + sigma_b^2``, ``c_1 = (sigma_w^2 q_in c_in + sigma_b^2) / q_1`` (the input is not
+    passed through ``phi``) and the length and correlation maps above. ``grad2``: ``E[(dL/dz_l)^2]`` for a
+    unit-variance gradient injected at the top, ``E[(dL/dz_L)^2] = E[phi'(z_L)^2]`` and
+    ``E[(dL/dz_{l-1})^2] = chi(q_{l-1}) E[(dL/dz_l)^2]``, ``chi(q) = sigma_w^2 E[phi'(sqrt(q) z)^2]``
+    (the gradient-independence assumption).
+    """
+    sigma_w2, sigma_b2 = _params(sigma_w2, sigma_b2)
+    q = sigma_w2 * q_in + sigma_b2
+    c = (sigma_w2 * q_in * c_in + sigma_b2) / q
+    qs, cs = [q], [c]
+    for _ in range(depth - 1):
+        c = correlation_map(activation, sigma_w2, sigma_b2, min(max(c, -1.0), 1.0), q=q)
+        q = length_map(activation, sigma_w2, sigma_b2, q)
+        qs.append(q)
+        cs.append(c)
+    df = _phi(activation, derivative=True)
+    slopes = [_expect(activation, lambda u: df(u) ** 2, qq) for qq in qs]
+    grad2 = [slopes[-1]]
+    for layer in range(depth - 1, 0, -1):
+        grad2.append(grad2[-1] * sigma_w2 * slopes[layer - 1])
+    return pd.DataFrame({"depth": np.arange(1, depth + 1), "q": qs, "c": cs, "grad2": grad2[::-1],
+                         "framework": "theory"})
+
+
+def simulate(activation: str, sigma_w2: float, sigma_b2: float, depth: int, width: int = 256,
+             n_pairs: int = 64, q_in: float = 1.0, c_in: float = 0.5, seed: int = 0,
+             framework: str = "numpy") -> pd.DataFrame:
+    """Measure :func:`predict`'s columns on one random network of finite ``width``: NumPy, Keras or PyTorch.
+
+    ``depth`` dense layers ``z_l = h_{l-1} W_l + b_l``, ``h_l = phi(z_l)``, ``h_0 = x``, with
+    ``W ~ N(0, sigma_w^2 / width)`` and ``b ~ N(0, sigma_b^2)`` (Keras ``Dense`` and PyTorch ``Linear`` layers
+    initialized so, and their autograd, for ``framework="keras"``/``"torch"``). ``n_pairs`` pairs of inputs of
+    second moment ``q_in`` and correlation ``c_in``; a gradient ``dL/dh_L ~ N(0, 1)`` is injected at the top.
+    Returns per layer ``q`` (mean of ``z^2``), ``c`` (mean over pairs of the cosine of their pre-activations),
+    ``grad2`` (mean of ``(dL/dz)^2``).
+    """
+    from . import frameworks as _fw
+    from ._validation import check_int
+
+    sigma_w2, sigma_b2 = _params(sigma_w2, sigma_b2)
+    depth, width, n_pairs = (check_int(n, v, low=1) for n, v in (("depth", depth), ("width", width),
+                                                                   ("n_pairs", n_pairs)))
+    framework = framework if framework == "numpy" else _fw.check_framework(framework)
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n_pairs, width))
+    b = c_in * a + math.sqrt(max(1.0 - c_in * c_in, 0.0)) * rng.standard_normal((n_pairs, width))
+    x = (math.sqrt(q_in) * np.concatenate([a, b])).astype(np.float32)
+    g_top = rng.standard_normal(x.shape).astype(np.float32)
+    sw, sb = math.sqrt(sigma_w2 / width), math.sqrt(sigma_b2)
+    if framework == "numpy":
+        f, df = _phi(activation), _phi(activation, derivative=True)
+        ws = [rng.normal(0.0, sw, (width, width)) for _ in range(depth)]
+        bs = [rng.normal(0.0, sb, width) if sb > 0 else np.zeros(width) for _ in range(depth)]
+        h, zs = x.astype(np.float64), []
+        for w, bias in zip(ws, bs, strict=True):
+            zs.append(h @ w + bias)
+            h = f(zs[-1])
+        delta, g_z = g_top * df(zs[-1]), []
+        for i in range(depth - 1, -1, -1):
+            g_z.append(delta)
+            if i:
+                delta = (delta @ ws[i].T) * df(zs[i - 1])
+        g_z = g_z[::-1]
+    elif framework == "torch":
+        torch = _fw.torch()
+        act = _activation(activation).torch_op(torch.nn.functional)
+        gen = torch.Generator().manual_seed(seed)
+        lins = []
+        for _ in range(depth):
+            lin = torch.nn.Linear(width, width)
+            with torch.no_grad():
+                torch.nn.init.normal_(lin.weight, 0.0, sw, generator=gen)
+                torch.nn.init.normal_(lin.bias, 0.0, sb, generator=gen) if sb > 0 else lin.bias.zero_()
+            lins.append(lin)
+        h, zt = torch.as_tensor(x), []
+        for lin in lins:
+            z = lin(h)
+            z.retain_grad()
+            zt.append(z)
+            h = act(z)
+        (h * torch.as_tensor(g_top)).sum().backward()
+        zs = [z.detach().numpy().astype(np.float64) for z in zt]
+        g_z = [z.grad.numpy().astype(np.float64) for z in zt]
+    else:
+        keras = _fw.keras()
+        import tensorflow as tf  # the tape is TensorFlow's (Keras 3 on the TensorFlow backend)
+
+        act = _activation(activation).keras_op(keras.activations)
+        dense = []
+        for i in range(depth):
+            s = (seed * 1_000_003 + i) % 2**31  # Keras's int-seeded draws repeat: one seed per layer
+            layer = keras.layers.Dense(width, kernel_initializer=keras.initializers.RandomNormal(0.0, sw, seed=s),
+                                       bias_initializer=(keras.initializers.RandomNormal(0.0, sb, seed=s + 1)
+                                                         if sb > 0 else "zeros"))
+            layer.build((None, width))
+            dense.append(layer)
+        with tf.GradientTape() as tape:
+            h, zt = tf.convert_to_tensor(x), []
+            for layer in dense:
+                z = layer(h)
+                tape.watch(z)
+                zt.append(z)
+                h = act(z)
+            objective = tf.reduce_sum(h * g_top)
+        grads = tape.gradient(objective, zt)
+        zs = [np.asarray(z, dtype=np.float64) for z in zt]
+        g_z = [np.asarray(g, dtype=np.float64) for g in grads]
+    rows = []
+    for d, (z, g) in enumerate(zip(zs, g_z, strict=True), start=1):
+        za, zb = z[:n_pairs], z[n_pairs:]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            cos = np.sum(za * zb, axis=1) / np.sqrt(np.sum(za**2, axis=1) * np.sum(zb**2, axis=1))
+        rows.append({"depth": d, "q": float(np.mean(z**2)), "c": float(np.mean(cos)), "grad2": float(np.mean(g**2))})
+    return pd.DataFrame(rows).assign(framework=framework, width=width, seed=seed)

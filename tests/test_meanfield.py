@@ -190,3 +190,24 @@ def test_friendly_errors():
         meanfield.correlation_map("tanh", 0.5, 0.0, 0.3)  # q* = 0 there
     with pytest.raises(ValueError, match="bracket"):
         meanfield.critical_sigma_w2("tanh", 0.05, bracket=(3.0, 5.0))
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch", "keras"])
+def test_simulated_networks_follow_predict_in_every_framework(framework):
+    # width 512, 64 pairs: q's sample error per layer is a few %, the gradient's product over 12 layers ~10%
+    sw2, sb2, depth = 1.76, 0.05, 12
+    theory = meanfield.predict("tanh", sw2, sb2, depth, c_in=0.3)
+    runs = [meanfield.simulate("tanh", sw2, sb2, depth, width=512, c_in=0.3, seed=s, framework=framework)
+            for s in range(3)]
+    q = np.mean([r.q for r in runs], axis=0)
+    c = np.mean([r.c for r in runs], axis=0)
+    g = np.exp(np.mean([np.log(r.grad2) for r in runs], axis=0))
+    np.testing.assert_allclose(q, theory.q, rtol=0.1)
+    np.testing.assert_allclose(c, theory.c, atol=0.05)
+    np.testing.assert_allclose(g, theory.grad2, rtol=0.25)
+
+
+def test_predict_gradient_is_the_product_of_chi():
+    theory = meanfield.predict("relu", 2.0, 0.0, 10)
+    np.testing.assert_allclose(theory.q, 2.0)
+    np.testing.assert_allclose(theory.grad2, 0.5)  # E[relu'^2] = 1/2 at the top, chi = 1 below
