@@ -51,6 +51,7 @@ __all__ = [
     "phase_diagram",
     "predict",
     "simulate",
+    "input_output_jacobian",
 ]
 
 # 1-D rule: 200 nodes (even: no node at z = 0); exact for polynomials to degree 399.
@@ -467,3 +468,27 @@ def simulate(activation: str, sigma_w2: float, sigma_b2: float, depth: int, widt
             cos = np.sum(za * zb, axis=1) / np.sqrt(np.sum(za**2, axis=1) * np.sum(zb**2, axis=1))
         rows.append({"depth": d, "q": float(np.mean(z**2)), "c": float(np.mean(cos)), "grad2": float(np.mean(g**2))})
     return pd.DataFrame(rows).assign(framework=framework, width=width, seed=seed)
+
+
+def input_output_jacobian(model, x) -> np.ndarray:
+    """The Jacobian ``d model(x) / dx`` of a Keras or PyTorch model at one input vector ``x``: ``(n_out, n_in)``.
+
+    Computed by the framework's own autograd (``torch.autograd.functional.jacobian``; TensorFlow's
+    ``GradientTape.batch_jacobian``). Its singular values are what dynamical isometry is about
+    (Pennington et al. 2017): all near 1, and no direction of the input is lost or blown up.
+    """
+    from . import frameworks as _fw
+
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    if _fw.framework_of(model) == "torch":
+        torch = _fw.torch()
+        with _fw.eval_mode(model):
+            jac = torch.autograd.functional.jacobian(lambda v: model(v[None])[0], torch.as_tensor(x))
+        return jac.detach().numpy().astype(np.float64)
+    import tensorflow as tf  # Keras 3 on the TensorFlow backend: the tape is TensorFlow's
+
+    xt = tf.convert_to_tensor(x[None])
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = model(xt, training=False)
+    return np.asarray(tape.batch_jacobian(out, xt)[0], dtype=np.float64)

@@ -211,3 +211,20 @@ def test_predict_gradient_is_the_product_of_chi():
     theory = meanfield.predict("relu", 2.0, 0.0, 10)
     np.testing.assert_allclose(theory.q, 2.0)
     np.testing.assert_allclose(theory.grad2, 0.5)  # E[relu'^2] = 1/2 at the top, chi = 1 below
+
+
+def test_input_output_jacobian_of_a_linear_network_is_its_matrix_in_both_frameworks():
+    from course_utils import models
+
+    for framework in ("torch", "keras"):
+        net = models.build_mlp(framework, 6, [5], activation="linear", init="orthogonal", n_classes=4, seed=0)
+        matrix = np.asarray(training_predict(net, np.eye(6, dtype=np.float32)))  # row i: the image of e_i (zero biases)
+        jac = meanfield.input_output_jacobian(net, np.ones(6))
+        assert jac.shape == (4, 6)
+        np.testing.assert_allclose(jac, matrix.T, atol=1e-5)
+
+
+def training_predict(net, x):
+    from course_utils import training
+
+    return training.predict_logits(net, x)
