@@ -91,3 +91,18 @@ def test_orthogonal_critical_gain_right_answer_passes():
 ])
 def test_orthogonal_critical_gain_mistakes(wrong, fragment):
     _fails_with(criticality.check_orthogonal_critical_gain(wrong), fragment)
+
+
+def test_checkers_accept_the_notebooks_functions_and_report_stubs():
+    from course_utils.exercises import STUB_MARKER
+
+    assert criticality.check_critical_sigma_w2(lambda b2: meanfield.critical_sigma_w2("tanh", b2)).passed
+    assert criticality.check_selu_constants(lambda: (SELU_ALPHA, SELU_SCALE)).passed
+    assert criticality.check_orthogonal_critical_gain(lambda b2: math.sqrt(meanfield.critical_sigma_w2("tanh", b2))).passed
+
+    def stub(*_args):
+        raise NotImplementedError(f"{STUB_MARKER}: solve chi_1 = 1.")
+
+    for check in (criticality.check_critical_sigma_w2, criticality.check_selu_constants,
+                  criticality.check_orthogonal_critical_gain):
+        assert check(stub).status == "not done"

@@ -44,7 +44,12 @@ def _chi_at_unit_variance_root() -> float:
 
 @checker("critical weight variance of a tanh network")
 def check_critical_sigma_w2(sigma_w2: Any) -> tuple[bool, str]:
-    """Check the ``sigma_w^2`` at which tanh with ``sigma_b^2 = 0.1`` has ``chi_1 = 1`` (to 0.5%)."""
+    """Check the ``sigma_w^2`` at which tanh with ``sigma_b^2 = 0.1`` has ``chi_1 = 1`` (to 0.5%).
+
+    ``sigma_w2``: the number, or a function of ``sigma_b2`` returning it (called with 0.1).
+    """
+    if callable(sigma_w2):
+        sigma_w2 = sigma_w2(CRITICAL_SIGMA_B2)
     got = number(sigma_w2, "your sigma_w2")
     if isinstance(got, str):
         return fail(got)
@@ -85,7 +90,12 @@ def selu_moments(alpha: float, scale: float) -> tuple[float, float]:
 
 @checker("SELU's constants")
 def check_selu_constants(constants: Any) -> tuple[bool, str]:
-    """Check ``(alpha, lambda)``: the SELU with mean 0 and variance 1 at ``z ~ N(0, 1)`` (to 1e-4)."""
+    """Check ``(alpha, lambda)``: the SELU with mean 0 and variance 1 at ``z ~ N(0, 1)`` (to 1e-4).
+
+    ``constants``: the pair, or a function of no arguments returning it.
+    """
+    if callable(constants):
+        constants = constants()
     got = pair(constants, "alpha", "lambda")
     if isinstance(got, str):
         return fail(got)
@@ -114,7 +124,12 @@ def check_selu_constants(constants: Any) -> tuple[bool, str]:
 
 @checker("critical gain of orthogonal tanh weights")
 def check_orthogonal_critical_gain(gain: Any) -> tuple[bool, str]:
-    """Check the gain ``sigma_w`` of orthogonal weights that makes tanh with ``sigma_b^2 = 0.05`` critical (0.5%)."""
+    """Check the gain ``sigma_w`` of orthogonal weights that makes tanh with ``sigma_b^2 = 0.05`` critical (0.5%).
+
+    ``gain``: the number, or a function of ``sigma_b2`` returning it (called with 0.05).
+    """
+    if callable(gain):
+        gain = gain(ORTHOGONAL_SIGMA_B2)
     got = number(gain, "your gain")
     if isinstance(got, str):
         return fail(got)
