@@ -89,7 +89,7 @@ def test_tanh_order_chaos_boundary_at_zero_bias_is_sigma_w2_one():
 
 
 def test_tanh_critical_point_of_the_papers():
-    # Pennington et al. 2017 and Schoenholz et al. 2017 train tanh at sigma_w^2 = 1.76, sigma_b^2 = 0.05 on the edge
+    # the critical point (sigma_w^2, sigma_b^2) = (1.76, 0.05) quoted for tanh in the mean-field literature
     assert meanfield.critical_sigma_w2("tanh", 0.05) == pytest.approx(1.76, abs=0.005)
     assert meanfield.chi_1("tanh", 1.76, 0.05) == pytest.approx(1.0, abs=1e-3)
     assert meanfield.depth_scales("tanh", 1.76, 0.05).xi_c > 1000  # diverges at criticality

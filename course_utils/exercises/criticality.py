@@ -31,7 +31,7 @@ __all__ = ["CRITICAL_SIGMA_B2", "ORTHOGONAL_SIGMA_B2", "check_critical_sigma_w2"
 
 #: the bias variance of notebook 02's exercise
 CRITICAL_SIGMA_B2 = 0.1
-#: the bias variance of notebook 08's exercise (Pennington et al. 2017 train at sigma_b^2 = 0.05)
+#: the bias variance of notebook 08's exercise (a small bias, as on Pennington et al. 2017's critical line)
 ORTHOGONAL_SIGMA_B2 = 0.05
 
 _TANH_GAIN = 5.0 / 3.0  # PyTorch's calculate_gain("tanh")
