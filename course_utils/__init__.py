@@ -32,6 +32,7 @@ _SUBMODULES = (
     "experiments",
     "frameworks",
     "initializers",
+    "meanfield",
     "models",
     "plots",
     "training",

@@ -39,6 +39,7 @@ SCHEMES = [(n, {}) for n in I.names()] + [
     ("he_normal", {"negative_slope": 0.2, "mode": "fan_out"}),
     ("he_normal_torch", {"negative_slope": 0.01}),
     ("orthogonal", {"gain": 2.0}),
+    ("delta_orthogonal", {"gain": 1.5}),
     ("identity", {"gain": 0.5}),
     ("sparse", {"k": 3, "std": 0.1}),
     ("sparse_torch", {"sparsity": 0.5, "std": 1.0}),
@@ -209,6 +210,20 @@ def test_keras_default_recurrent_bias_opens_the_forget_gate():
     np.testing.assert_array_equal(b, [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
 
 
+def test_delta_orthogonal_centre_tap_and_fans():
+    # Xiao et al. 2018: zero but the centre tap; the centre is gain * Q; the same kernel in both layouts
+    d = I.get("delta_orthogonal", gain=1.2)
+    w = d.sample((5, 3, 8, 16), seed=0)
+    centre = w[2, 1].astype(np.float64)
+    np.testing.assert_allclose(centre @ centre.T, 1.44 * np.eye(8), atol=1e-5)
+    assert np.count_nonzero(w) == np.count_nonzero(centre) == 8 * 16
+    np.testing.assert_array_equal(d.sample((16, 8, 5, 3), seed=0, layout="torch"), np.transpose(w, (3, 2, 0, 1)))
+    assert d.expected_std((5, 3, 8, 16)) == pytest.approx(1.2 / math.sqrt(15 * 16))
+    assert d.expected_std((16, 8, 5, 3), layout="torch") == pytest.approx(1.2 / math.sqrt(15 * 16))
+    assert I.DeltaOrthogonal.centre((4, 4, 2, 2)) == (2, 2)  # even kernels: tap k // 2, as torch's dirac_
+    np.testing.assert_array_equal(d.sample((8, 16), seed=3), I.get("orthogonal", gain=1.2).sample((8, 16), seed=3))
+
+
 def test_identity_and_constants_are_exact():
     np.testing.assert_array_equal(I.get("identity", gain=2.0).sample((3, 4)), 2 * np.eye(3, 4, dtype=np.float32))
     assert not I.get("zeros").sample((5, 3, 2)).any()
@@ -223,7 +238,7 @@ REQUIRED = {"zeros", "ones", "constant", "random_normal", "random_uniform", "tru
             "glorot_normal", "glorot_uniform", "glorot_normal_torch", "he_normal", "he_uniform", "he_normal_torch",
             "lecun_normal", "lecun_uniform", "lecun_normal_torch", "orthogonal", "sparse", "sparse_torch",
             "torch_default_linear", "keras_default_dense", "keras_default_recurrent", "torch_default_recurrent",
-            "identity", "legacy_uniform"}
+            "identity", "legacy_uniform", "delta_orthogonal"}
 
 
 def test_registry_names_and_get():

@@ -313,7 +313,8 @@ def test_posterior_initializers_in_both_frameworks():
 # ------------------------------------------------------------- describe_model_init
 
 # Schemes with the same distribution as another on every shape: either name is a correct answer.
-SAME = {"keras_default_dense": "glorot_uniform", "legacy_uniform": "torch_default_linear",
+SAME = {"delta_orthogonal": "orthogonal",  # a dense kernel is the 1 x 1 convolution: delta-orthogonal is orthogonal
+        "keras_default_dense": "glorot_uniform", "legacy_uniform": "torch_default_linear",
         "variance_scaling": "lecun_normal", "keras_default_recurrent": "glorot_uniform", "constant": "zeros",
         # outside a recurrent layer hidden_size is unknown: the right answer is the fitted U(-b, b) it is
         "torch_default_recurrent": "random_uniform"}
@@ -366,6 +367,23 @@ def test_describe_recognises_each_scheme(name, params):
     init.apply_torch_(lin.weight, generator=torch.Generator().manual_seed(0))
     ok, why = _accepts(I.describe_model_init(lin).iloc[0], name)
     assert ok, f"torch: {why}"
+
+
+def test_delta_orthogonal_convolutions_preserve_norms_in_both_frameworks():
+    # each output pixel is gain * Q^T (the input pixel's channels): with in <= out the norm is gain times the input's
+    init = I.get("delta_orthogonal", gain=1.3)
+    x = np.random.default_rng(0).standard_normal((2, 9, 9, 6)).astype(np.float32)  # NHWC
+    conv = keras.layers.Conv2D(10, 3, padding="same", use_bias=False, kernel_initializer=init.to_keras(seed=0))
+    y = np.asarray(conv(x))
+    np.testing.assert_allclose(np.linalg.norm(y, axis=-1), 1.3 * np.linalg.norm(x, axis=-1), rtol=1e-5)
+    tconv = nn.Conv2d(6, 10, 3, padding=1, bias=False)
+    init.apply_torch_(tconv.weight, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ty = tconv(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
+    np.testing.assert_allclose(np.linalg.norm(ty, axis=1), 1.3 * np.linalg.norm(x, axis=-1), rtol=1e-5)
+    assert I.describe_model_init(tconv).iloc[0].closest.startswith("delta_orthogonal")
+    km = keras.Sequential([keras.Input((9, 9, 6)), conv])
+    assert I.describe_model_init(km).iloc[0].closest.startswith("delta_orthogonal")
 
 
 def test_describe_needs_a_built_model():

@@ -28,6 +28,7 @@ from scipy import stats
 from course_utils import initializers as I
 from course_utils.initializers import (
     Constant,
+    DeltaOrthogonal,
     Identity,
     KerasDefaultRecurrent,
     Orthogonal,
@@ -66,6 +67,8 @@ def kind_of(init, shape, layout) -> tuple[str, float, float]:
         return "random", KURTOSIS_UNIFORM, init._inner.bound(shape, layout)
     if isinstance(init, Orthogonal):
         return "orthogonal", math.nan, math.nan
+    if isinstance(init, DeltaOrthogonal):
+        return "delta_orthogonal", math.nan, math.nan
     if isinstance(init, Sparse):
         return "sparse", KURTOSIS_NORMAL / (init.k / I.compute_fans(shape, layout)[0]), math.inf
     if isinstance(init, SparseTorch):
@@ -122,6 +125,19 @@ def check_draws(init, shape: tuple[int, ...], layout: str, draws: list[np.ndarra
             np.testing.assert_array_equal(w, reference, err_msg=what)
         assert math.isclose(float(np.std(reference, dtype=np.float64)), std, rel_tol=1e-6, abs_tol=1e-12), what
         assert math.isclose(float(np.mean(reference, dtype=np.float64)), mean, rel_tol=1e-6, abs_tol=1e-12), what
+        return
+    if kind == "delta_orthogonal":
+        idx = DeltaOrthogonal.centre(shape, layout)
+        full = (*idx, slice(None), slice(None)) if layout == "keras" else (slice(None), slice(None), *idx)
+        for w in draws:
+            m = w[full].astype(np.float64)
+            rest = w.astype(np.float64).copy()
+            rest[full] = 0.0
+            assert not rest.any(), f"{what}: non-zero weights off the centre tap"
+            gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+            np.testing.assert_allclose(gram, init.gain**2 * np.eye(min(m.shape)), atol=1e-5 * max(1.0, init.gain**2),
+                                       err_msg=f"{what}: the centre tap is not gain * (semi-)orthogonal")
+            assert math.isclose(math.sqrt(np.mean(w.astype(np.float64) ** 2)), std, rel_tol=1e-5), what
         return
     if kind == "orthogonal":
         gain = init.gain if isinstance(init, Orthogonal) else 1.0

@@ -1,15 +1,22 @@
-"""Checkers for the criticality exercises of notebooks 05 (deep tanh) and 06 (deep ReLU).
+"""Checkers for the criticality exercises: notebooks 02 (variance and signal propagation), 05 (deep tanh),
+06 (deep ReLU), 07 (SELU) and 08 (orthogonal).
 
-Notebook 06: :func:`check_relu_correlation` -- the correlation of two independent inputs after one ReLU layer
-(the first step of the ReLU correlation map: 1/pi, not 0).
-
-Notebook 05: :func:`check_deep_tanh_gain` -- choose the gain of Glorot weights for a 100-layer tanh
-network so that both the signal and the gradient arrive at a usable size. The verdict comes from the
-mean-field prediction (``diagnostics.signal_propagation_theory``; Poole et al. 2016, Schoenholz et
-al. 2017), which the notebook checks against measured networks::
+Each asks for a number the learner finds with :mod:`course_utils.meanfield`, :mod:`scipy.optimize` or the
+mean-field prediction, and names the usual wrong answer::
 
     from course_utils.exercises import criticality
-    criticality.check_deep_tanh_gain(1.1)
+    criticality.check_critical_sigma_w2(my_sigma_w2)
+
+* :func:`check_critical_sigma_w2` (02): the weight variance that puts a tanh network with bias variance 0.1
+  on the edge of chaos (``chi_1 = 1`` at ``q*``);
+* :func:`check_deep_tanh_gain` (05): the gain of Glorot weights for a 100-layer tanh network so that both
+  the signal and the gradient arrive at a usable size (Poole et al. 2016, Schoenholz et al. 2017);
+* :func:`check_relu_correlation` (06): the correlation of two independent inputs after one ReLU layer (the
+  first step of the ReLU correlation map: 1/pi, not 0);
+* :func:`check_selu_constants` (07): SELU's ``alpha`` and ``lambda`` derived from the fixed point (mean 0,
+  variance 1);
+* :func:`check_orthogonal_critical_gain` (08): the gain of orthogonal weights that makes a deep tanh network
+  with bias variance 0.05 critical (Pennington et al. 2017), not PyTorch's 5/3.
 """
 
 from __future__ import annotations
@@ -17,10 +24,152 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import checker, fail, ok
-from ._common import number
+import numpy as np
+from scipy import optimize, special
 
-__all__ = ["RELU_CORRELATION_OF_ORTHOGONAL", "check_relu_correlation", "TANH_DEPTH", "TANH_WIDTH", "GRADIENT_BAND", "SIGNAL_FLOOR", "deep_tanh_ratios", "check_deep_tanh_gain"]
+from .. import meanfield
+from ..activations import SELU_ALPHA, SELU_SCALE
+from . import checker, close, fail, ok
+from ._common import diagnose, number, pair
+
+__all__ = ["CRITICAL_SIGMA_B2", "ORTHOGONAL_SIGMA_B2", "check_critical_sigma_w2", "check_selu_constants",
+           "check_orthogonal_critical_gain", "selu_moments", "RELU_CORRELATION_OF_ORTHOGONAL",
+           "check_relu_correlation", "TANH_DEPTH", "TANH_WIDTH", "GRADIENT_BAND", "SIGNAL_FLOOR", "deep_tanh_ratios",
+           "check_deep_tanh_gain"]
+
+#: the bias variance of notebook 02's exercise
+CRITICAL_SIGMA_B2 = 0.1
+#: the bias variance of notebook 08's exercise (a small bias, as on Pennington et al. 2017's critical line)
+ORTHOGONAL_SIGMA_B2 = 0.05
+
+_TANH_GAIN = 5.0 / 3.0  # PyTorch's calculate_gain("tanh")
+
+
+def _chi_at_unit_variance_root() -> float:
+    """The sigma_w^2 that makes sigma_w^2 E[tanh'(z)^2] = 1 at q = 1 instead of at q*: a common slip."""
+    return 1.0 / meanfield.expect_gauss(lambda u: (1.0 - np.tanh(u) ** 2) ** 2, 1.0)
+
+
+@checker("critical weight variance of a tanh network")
+def check_critical_sigma_w2(sigma_w2: Any) -> tuple[bool, str]:
+    """Check the ``sigma_w^2`` at which tanh with ``sigma_b^2 = 0.1`` has ``chi_1 = 1`` (to 0.5%).
+
+    ``sigma_w2``: the number, or a function of ``sigma_b2`` returning it (called with 0.1).
+    """
+    if callable(sigma_w2):
+        sigma_w2 = sigma_w2(CRITICAL_SIGMA_B2)
+    got = number(sigma_w2, "your sigma_w2")
+    if isinstance(got, str):
+        return fail(got)
+    expected = meanfield.critical_sigma_w2("tanh", CRITICAL_SIGMA_B2)
+    if close(got, expected, rtol=5e-3):
+        chi = meanfield.chi_1("tanh", got, CRITICAL_SIGMA_B2)
+        return ok(f"sigma_w^2 = {got:.4g}: chi_1 = {chi:.4f} at q* = "
+                  f"{meanfield.q_star('tanh', got, CRITICAL_SIGMA_B2):.3f}. Biases move the edge of chaos to larger "
+                  "weights: they keep q* away from 0, where tanh' < 1.")
+    advice = diagnose(got, expected, [
+        (1.0, ": that is the edge at sigma_b = 0. With a bias variance q* > 0, where tanh'(z)^2 < 1 on average, so the "
+              "weights must be larger to make chi_1 = 1."),
+        (_TANH_GAIN**2, ": that is (5/3)^2, PyTorch's tanh gain squared: a rule for keeping the variance roughly constant, "
+                        "not for chi_1 = 1. Compute chi_1 with meanfield.chi_1 and solve for it."),
+        (_TANH_GAIN, ": that is PyTorch's tanh gain itself (a std factor), and not the critical point."),
+        (math.sqrt(expected), ": that is sigma_w, the critical *standard deviation* factor: the question asks for the "
+                              "variance sigma_w^2."),
+        (2.0, ": that is He's factor for ReLU; tanh's edge of chaos depends on sigma_b^2."),
+        (_chi_at_unit_variance_root(), ": you set sigma_w^2 E[tanh'(z)^2] = 1 with z of variance 1. chi_1 is taken at "
+                                       "the fixed point q*, which itself depends on sigma_w^2: use meanfield.chi_1 "
+                                       "(it finds q*) inside your root finder."),
+    ])
+    return fail(f"you returned {got:.4g}" + (advice or f"; chi_1 there is "
+                                              f"{meanfield.chi_1('tanh', max(got, 1e-6), CRITICAL_SIGMA_B2):.3f}, not 1. "
+                                              "Find the root of chi_1(sigma_w2) - 1, e.g. with scipy.optimize.brentq "
+                                              "on [0.5, 5]."))
+
+
+def selu_moments(alpha: float, scale: float) -> tuple[float, float]:
+    """Mean and variance of ``scale * elu_alpha(z)`` for ``z ~ N(0, 1)``, in closed form (Klambauer et al., eq. 4-5)."""
+    phi_m1 = special.ndtr(-1.0)
+    e_neg = math.exp(0.5) * phi_m1 - 0.5  # E[(e^z - 1) 1(z<0)]
+    mean = scale * (alpha * e_neg + 1.0 / math.sqrt(2.0 * math.pi))
+    e2_neg = math.exp(2.0) * special.ndtr(-2.0) - 2.0 * math.exp(0.5) * phi_m1 + 0.5  # E[(e^z - 1)^2 1(z<0)]
+    second = scale**2 * (alpha**2 * e2_neg + 0.5)
+    return mean, second - mean**2
+
+
+@checker("SELU's constants")
+def check_selu_constants(constants: Any) -> tuple[bool, str]:
+    """Check ``(alpha, lambda)``: the SELU with mean 0 and variance 1 at ``z ~ N(0, 1)`` (to 1e-4).
+
+    ``constants``: the pair, or a function of no arguments returning it.
+    """
+    if callable(constants):
+        constants = constants()
+    got = pair(constants, "alpha", "lambda")
+    if isinstance(got, str):
+        return fail(got)
+    alpha, scale = got
+    if close(alpha, SELU_ALPHA, rtol=1e-4) and close(scale, SELU_SCALE, rtol=1e-4):
+        return ok(f"alpha = {alpha:.5f}, lambda = {scale:.5f}: mean 0 and variance 1 map to themselves "
+                  "(Klambauer et al. 2017, eq. 14).")
+    if close(alpha, SELU_SCALE, rtol=1e-4) and close(scale, SELU_ALPHA, rtol=1e-4):
+        return fail("the two numbers are swapped: return (alpha, lambda), alpha about 1.67 and lambda about 1.05.")
+    mean, var = selu_moments(alpha, scale)
+    if abs(mean) < 1e-4 and abs(var - 1.0) > 1e-3:
+        return fail(f"the mean is 0 but the variance is {var:.4f}: you solved only the mean condition. Two unknowns "
+                    "need both equations: E[selu(z)] = 0 and Var[selu(z)] = 1.")
+    if abs(var - 1.0) < 1e-4 and abs(mean) > 1e-3:
+        return fail(f"the variance is 1 but the mean is {mean:.4f}: solve the mean condition E[selu(z)] = 0 too.")
+    if close(scale, math.sqrt(2.0), rtol=1e-3):
+        return fail("lambda = sqrt(2) is He's ReLU factor; SELU's lambda keeps a variance of 1 *including* the "
+                    "negative part alpha (e^z - 1).")
+    if close(alpha, 1.0) and close(scale, 1.0):
+        return fail("(1, 1) is plain ELU: its mean is not 0 and its variance not 1 (mean "
+                    f"{selu_moments(1.0, 1.0)[0]:.3f}, variance {selu_moments(1.0, 1.0)[1]:.3f}).")
+    return fail(f"with alpha = {alpha:.4g}, lambda = {scale:.4g}, a unit Gaussian comes out with mean {mean:.4f} and "
+                f"variance {var:.4f}; both should be 0 and 1. Write the two moments as integrals (or use selu_moments) "
+                "and solve them together with scipy.optimize.fsolve from (1.5, 1).")
+
+
+@checker("critical gain of orthogonal tanh weights")
+def check_orthogonal_critical_gain(gain: Any) -> tuple[bool, str]:
+    """Check the gain ``sigma_w`` of orthogonal weights that makes tanh with ``sigma_b^2 = 0.05`` critical (0.5%).
+
+    ``gain``: the number, or a function of ``sigma_b2`` returning it (called with 0.05).
+    """
+    if callable(gain):
+        gain = gain(ORTHOGONAL_SIGMA_B2)
+    got = number(gain, "your gain")
+    if isinstance(got, str):
+        return fail(got)
+    expected = math.sqrt(meanfield.critical_sigma_w2("tanh", ORTHOGONAL_SIGMA_B2))
+    if close(got, expected, rtol=5e-3):
+        return ok(f"gain {got:.4f} (sigma_w^2 = {got**2:.3f}): chi_1 = 1, and with orthogonal weights the Jacobian's "
+                  "singular values concentrate: dynamical isometry (Pennington et al. 2017).")
+    advice = diagnose(got, expected, [
+        (_TANH_GAIN, ": that is PyTorch's calculate_gain('tanh'). For tanh with sigma_b^2 = 0.05 it puts the network in "
+                     f"the chaotic phase (chi_1 = {meanfield.chi_1('tanh', _TANH_GAIN**2, ORTHOGONAL_SIGMA_B2):.2f}): "
+                     "gradients grow by that factor per layer and the Jacobian's spectrum spreads."),
+        (expected**2, ": that is sigma_w^2, the variance; an orthogonal matrix's gain multiplies the weights, so it is sigma_w, "
+                      "the square root."),
+        (1.0, f": that is critical only at sigma_b = 0; with sigma_b^2 = {ORTHOGONAL_SIGMA_B2} chi_1 = "
+              f"{meanfield.chi_1('tanh', 1.0, ORTHOGONAL_SIGMA_B2):.2f} there (ordered): the gradient vanishes."),
+        (math.sqrt(2.0), ": that is ReLU's gain; use meanfield.critical_sigma_w2 for tanh."),
+    ])
+    return fail(f"you returned {got:.4g}" + (advice or f"; chi_1 there is "
+                                              f"{meanfield.chi_1('tanh', max(got, 1e-6) ** 2, ORTHOGONAL_SIGMA_B2):.3f}"
+                                              ", not 1. The gain is sqrt(sigma_w^2) at chi_1 = 1."))
+
+
+def _selu_reference() -> tuple[float, float]:
+    """SELU's constants solved from the two moment conditions (what the notebook's exercise asks for)."""
+    def conditions(v):
+        m, s = selu_moments(*v)
+        return [m, s - 1.0]
+    alpha, scale = optimize.fsolve(conditions, [1.5, 1.0], xtol=1e-13)
+    return float(alpha), float(scale)
+
+
+# ------------------------------------------------------------ notebooks 05 and 06
 
 #: The network of notebook 05's exercise: 100 square tanh layers of 256 units, zero biases.
 TANH_DEPTH, TANH_WIDTH = 100, 256

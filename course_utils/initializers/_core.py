@@ -40,6 +40,7 @@ __all__ = [
     "TruncatedNormal",
     "VarianceScaling",
     "Orthogonal",
+    "DeltaOrthogonal",
     "Identity",
     "Sparse",
     "SparseTorch",
@@ -639,6 +640,68 @@ class Orthogonal(Initializer):
     def _expected_std(self, shape, layout):
         r, c = self.matrix_shape(shape, layout)
         return self.gain / math.sqrt(max(r, c))
+
+
+class DeltaOrthogonal(Initializer):
+    """Delta-orthogonal convolution kernel: zero everywhere but the spatial centre, an orthogonal matrix there.
+
+    For a kernel of Keras shape ``(*k, in, out)`` (PyTorch ``(out, in, *k)``) the entries at the centre tap
+    ``k_i // 2`` (the tap PyTorch's ``dirac_`` uses) form a Haar-random (semi-)orthogonal ``in x out`` matrix
+    times ``gain``; every other tap is 0. A convolution so initialized maps each pixel's channel vector by an
+    orthogonal matrix, so the layer's input-output Jacobian is orthogonal: with ``in <= out`` (as Xiao et al.
+    require) it preserves norms exactly; with ``in > out`` it is a projection, as for :class:`Orthogonal`.
+    Together with a critical ``gain`` (``chi_1 = 1``, see :mod:`course_utils.meanfield`) it gives dynamical
+    isometry in deep CNNs: Xiao et al. train 10,000-layer vanilla tanh CNNs with it. A 2-D (dense) shape is the
+    1 x 1 kernel: plain orthogonal.
+
+    Fans: the receptive field does not enter the scale (``fan_in`` of the centre tap is ``in``, not ``in k``):
+    the non-zero centre has unit-norm rows or columns, so ``expected_std`` is
+    ``gain * sqrt(min(in, out) / (prod(k) in out)) = gain / sqrt(prod(k) max(in, out))``, the rms of the
+    whole kernel.
+
+    Reference: Xiao, Bahri, Sohl-Dickstein, Schoenholz & Pennington (2018), "Dynamical isometry and a
+    mean field theory of CNNs: how to train 10,000-layer vanilla convolutional neural networks", alg. 1.
+    """
+
+    formula = "W[centre] = gain * Q (Q orthogonal in x out), 0 at other taps"
+    paper = "Xiao et al. 2018"
+
+    def __init__(self, gain: float = 1.0) -> None:
+        gain = check_number("gain", gain, low=0.0, low_inclusive=False)
+        super().__init__("delta_orthogonal", {"gain": gain})
+        self.gain = gain
+
+    @staticmethod
+    def centre(shape: Sequence[int], layout: str = "keras") -> tuple[int, ...]:
+        """The index of the centre tap's ``in x out`` (Keras) or ``out x in`` (torch) matrix in a kernel."""
+        shape = tuple(shape)
+        if layout == "keras":
+            return tuple(k // 2 for k in shape[:-2])
+        return tuple(k // 2 for k in shape[2:])
+
+    def _sample_keras_layout(self, shape, rng):
+        out = np.zeros(shape)
+        out[self.centre(shape)] = _orthogonal_np(rng, shape[-2:], self.gain)
+        return out
+
+    def _keras_draw(self, keras, shape, dtype, seed):
+        centre = keras.initializers.Orthogonal(gain=self.gain, seed=seed)(shape[-2:], dtype=dtype)
+        if len(shape) == 2:
+            return centre
+        mask = np.zeros((*shape[:-2], 1, 1))
+        mask[self.centre(shape)] = 1.0
+        return keras.ops.convert_to_tensor(mask, dtype=dtype) * centre
+
+    def _torch_fill_(self, torch, tensor, shape, generator):
+        centre = torch.empty(shape[:2], dtype=tensor.dtype, device=tensor.device)
+        torch.nn.init.orthogonal_(centre, gain=self.gain, generator=generator)
+        tensor.zero_()
+        tensor[(slice(None), slice(None), *self.centre(shape, "torch"))] = centre
+
+    def _expected_std(self, shape, layout):
+        n_in, n_out = (shape[-2], shape[-1]) if layout == "keras" else (shape[1], shape[0])
+        receptive = math.prod(shape[:-2]) if layout == "keras" else math.prod(shape[2:])
+        return self.gain / math.sqrt(receptive * max(n_in, n_out))
 
 
 class Identity(Initializer):

@@ -33,6 +33,7 @@ from .._validation import check_choice, check_number
 from ._core import (
     LAYOUTS,
     TRUNCATED_NORMAL_STD,
+    DeltaOrthogonal,
     Initializer,
     Orthogonal,
     RandomNormal,
@@ -182,6 +183,17 @@ def _exact_structure(w: np.ndarray, layout: str, role: str, ctx: dict[str, Any])
         g = float(w[0, 0])
         if g != 0 and np.allclose(w, g * np.eye(*w.shape), atol=tol, rtol=0):
             return get("identity", gain=g), "gain * I"
+    if w.ndim > 2:  # a convolution kernel that is zero except at its centre tap: delta-orthogonal?
+        idx = DeltaOrthogonal.centre(w.shape, layout)
+        full = (*idx, slice(None), slice(None)) if layout == "keras" else (slice(None), slice(None), *idx)
+        centre = np.array(w[full], dtype=np.float64)
+        rest = np.array(w, dtype=np.float64)
+        rest[full] = 0.0
+        if np.max(np.abs(rest)) <= tol and np.any(centre):
+            gram = centre @ centre.T if centre.shape[0] <= centre.shape[1] else centre.T @ centre
+            g2 = float(np.mean(np.diag(gram)))
+            if g2 > 0 and np.max(np.abs(gram - g2 * np.eye(gram.shape[0]))) <= 1e-4 * g2:
+                return get("delta_orthogonal", gain=round(math.sqrt(g2), 6)), "centre tap gain * Q, zeros elsewhere"
     r, c = Orthogonal.matrix_shape(w.shape, layout)
     m = w.reshape(r, c).astype(np.float64)  # both layouts flatten row-major to their own (r, c)
     if r * c <= 4_000_000:  # a Gram matrix beyond ~2000 x 2000 costs more than the check is worth

@@ -15,6 +15,7 @@ from typing import Any
 from .._validation import check_number, suggest
 from ._core import (
     Constant,
+    DeltaOrthogonal,
     Identity,
     Initializer,
     KerasDefaultRecurrent,
@@ -219,6 +220,11 @@ def orthogonal(gain: float = 1.0) -> Initializer:
     return Orthogonal(gain)
 
 
+def delta_orthogonal(gain: float = 1.0) -> Initializer:
+    """Convolutions: ``gain`` times an orthogonal ``in x out`` matrix at the centre tap, zeros elsewhere. Xiao et al. (2018)."""
+    return DeltaOrthogonal(gain)
+
+
 def identity(gain: float = 1.0) -> Initializer:
     """``gain * I`` for 2-D kernels (recurrent and residual experiments). Le, Jaitly & Hinton (2015)."""
     return Identity(gain)
@@ -304,6 +310,8 @@ REGISTRY: dict[str, SchemeInfo] = {
     "orthogonal": SchemeInfo(orthogonal, "Orthogonal(gain)", "orthogonal_(gain)",
                              "Keras recurrent_kernel default",
                              "conv kernels flattened: Keras (k*in, out), torch (out, in*k); same property"),
+    "delta_orthogonal": SchemeInfo(delta_orthogonal, "(none: course's own)", "(none: course's own)", "",
+                                   "neither framework has it (TF1 had ConvolutionDeltaOrthogonal); centre tap k // 2"),
     "identity": SchemeInfo(identity, "Identity(gain)", "eye_ (times gain)", "", "2-D only"),
     "sparse": SchemeInfo(sparse, "(none: course's own)", "(none: course's own)", "",
                          "k non-zeros per unit (Martens); not torch's sparse_"),

@@ -20,6 +20,7 @@ VARIANCE: dict[str, str] = {
     "random_uniform": "(high - low)^2 / 12",
     "truncated_normal": f"{_TN_VAR:.4f} std^2",
     "orthogonal": "gain^2 / max(rows, cols)",
+    "delta_orthogonal": "gain^2 / (prod(kernel) max(in, out))",
     "identity": "gain^2 p (1 - p), p = min(r, c) / (r c)",
     "sparse": "std^2 k / fan_in",
     "sparse_torch": "std^2 (1 - ceil(sparsity out) / out)",
