@@ -63,10 +63,14 @@ _W2 = _W2 / math.sqrt(2.0 * math.pi)
 _Z1, _Z2 = (a.ravel() for a in np.meshgrid(_N2, _N2, indexing="ij"))
 _W12 = np.outer(_W2, _W2).ravel()
 
-# Activations whose derivative jumps at 0. Gauss-Hermite converges slowly across a jump (200 nodes leave
-# an error of 5e-3 in SELU's chi_1), so their integrals are split at the kink and each side is done by
-# 96-node Gauss-Legendre on [-12, kink] and [kink, 12] (the Gaussian mass beyond 12 is 2e-33).
-_KINKED = frozenset({"relu", "leaky_relu", "elu", "selu"})
+# Every activation's integrals are split at 0 and each side done by 96-node Gauss-Legendre on [-12, 0] and
+# [0, 12] (the Gaussian mass beyond 12 is 2e-33), whose nodes cluster at 0. Gauss-Hermite converges slowly
+# across a kink (200 nodes leave an error of 5e-3 in SELU's chi_1), and a smooth activation at large q has
+# the same problem in another form: its slope is a narrow peak at 0 that Gauss-Hermite's nodes (0.16 apart
+# there) miss -- tanh at sigma_w^2 = 23.04 (q* = 18.9) gave chi_1 = 2.745 where adaptive quadrature gives
+# 2.7954. One rule for every q keeps the maps continuous, which the root finders need (tests/test_meanfield.py
+# checks both cases).
+_KINKED = frozenset({"linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu"})
 _LEG_X, _LEG_W = leggauss(96)
 _CUT = 12.0
 
@@ -112,15 +116,18 @@ def _params(sigma_w2: float, sigma_b2: float) -> tuple[float, float]:
 def expect_gauss(fn, q=1.0, kinked: bool = False):
     """``E[fn(sqrt(q) z)]``, ``z ~ N(0, 1)`` (``q`` may be an array).
 
-    200-node Gauss-Hermite quadrature; with ``kinked=True`` (``fn`` jumps or bends at 0) the line is split at 0
-    and each half integrated by Gauss-Legendre instead.
+    200-node Gauss-Hermite quadrature; with ``kinked=True`` (``fn`` jumps or bends at 0, or is a narrow peak
+    there, as a smooth activation's slope at large ``q``; the course's maps always pass it) the line is split
+    at 0 and each half integrated by Gauss-Legendre instead.
     """
     q = _variances("q", q)
-    nodes, weights = (_SPLIT_NODES, _SPLIT_WEIGHTS) if kinked else (_NODES, _WEIGHTS)
-    u = np.sqrt(q)[..., None] * nodes
-    with np.errstate(over="ignore", invalid="ignore"):
-        values = fn(u) @ weights
-    return float(values) if values.ndim == 0 else values
+
+    def rule(nodes, weights):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fn(np.sqrt(q)[..., None] * nodes) @ weights
+
+    values = rule(_SPLIT_NODES, _SPLIT_WEIGHTS) if kinked else rule(_NODES, _WEIGHTS)
+    return float(values) if np.ndim(values) == 0 else values
 
 
 def _expect(activation: str, fn, q):

@@ -258,18 +258,18 @@ def _gauss_mean(values: np.ndarray) -> float:
     return float(np.sum(_GAUSS * values))
 
 
-def reference_q_star(std: float, width: int, iterations: int = 2000) -> float:
+def reference_q_star(std: float, width: int) -> float:
     """The fixed point of the length map ``q -> width std^2 E[tanh(sqrt(q) u)^2]`` (Poole et al. 2016), from q = 1."""
-    s2, q = width * std**2, 1.0
-    for _ in range(iterations):
-        q = s2 * _gauss_mean(np.tanh(np.sqrt(q) * _GRID) ** 2)
-    return q
+    from .. import meanfield
+
+    return meanfield.q_star("tanh", width * std**2, 0.0)
 
 
 def reference_chi_1(std: float, width: int) -> float:
     """``chi_1 = width std^2 E[tanh'(sqrt(q*) u)^2]``: the per-layer factor of the gradient's second moment."""
-    q = reference_q_star(std, width)
-    return width * std**2 * _gauss_mean((1 - np.tanh(np.sqrt(q) * _GRID) ** 2) ** 2)
+    from .. import meanfield
+
+    return meanfield.chi_1("tanh", width * std**2, 0.0)
 
 
 @checker("chi_1 of a tanh stack")
