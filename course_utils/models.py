@@ -904,8 +904,7 @@ def kl_divergence(model: Any) -> Any:
     Gaussian prior). Zero for a model without Bayesian layers.
     """
     fw = frameworks.framework_of(model)
-    zero = frameworks.torch().zeros(()) if fw == "torch" else frameworks.keras().ops.zeros(())
-    return sum((layer.kl() for _, layer in bayesian_layers(model, fw)), zero)
+    return sum((layer.kl() for _, layer in bayesian_layers(model, fw)), _ZERO[fw]())
 
 
 # ------------------------------------------------------------------- walking models
@@ -920,14 +919,21 @@ def weight_shapes(model: Any) -> list[tuple[str, tuple[int, ...]]]:
     build of the same spec give equal lists.
     """
     fw = frameworks.framework_of(model)
-    out = []
-    for name, layer in weight_layers(model, fw):
-        if fw == "torch":  # (out, in, ...) -> (..., in, out)
-            s = tuple(int(d) for d in next(p for p in layer.parameters(recurse=False) if p.ndim >= 2).shape)
-            out.append((name, (*s[2:], s[1], s[0])))
-        else:
-            out.append((name, tuple(int(d) for d in next(w for w in layer.trainable_weights if len(w.shape) >= 2).shape)))
-    return out
+    return [(name, _KERAS_LAYOUT_SHAPE[fw](layer)) for name, layer in weight_layers(model, fw)]
+
+
+def _torch_kernel_shape(layer: Any) -> tuple[int, ...]:
+    s = tuple(int(d) for d in next(p for p in layer.parameters(recurse=False) if p.ndim >= 2).shape)
+    return (*s[2:], s[1], s[0])  # (out, in, ...) -> (..., in, out)
+
+
+def _keras_kernel_shape(layer: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in next(w for w in layer.trainable_weights if len(w.shape) >= 2).shape)
+
+
+# one function name, one per framework: a layer's main kernel shape in Keras layout; a scalar zero
+_KERAS_LAYOUT_SHAPE = {"keras": _keras_kernel_shape, "torch": _torch_kernel_shape}
+_ZERO = {"keras": lambda: frameworks.keras().ops.zeros(()), "torch": lambda: frameworks.torch().zeros(())}
 
 
 # ------------------------------------------------------------------ build_plain_cnn (notebook 13)
