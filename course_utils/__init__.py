@@ -33,6 +33,7 @@ _SUBMODULES = (
     "frameworks",
     "initializers",
     "models",
+    "mup",
     "plots",
     "training",
     "widgets",
