@@ -376,7 +376,7 @@ def update_sizes(framework: str, widths: Any, *, parametrization: str = "mup", b
     grows about linearly with the width (an Adam step moves each of its ``width`` inputs' weights by
     about ``lr``, all in the direction that adds up); in muP every layer's stays put.
 
-    Returns a DataFrame: ``framework, parametrization, width, layer, role, update_rms``.
+    Returns a DataFrame: ``framework, parametrization, width, seed, layer, role, update_rms``.
     """
     import pandas as pd
 
@@ -396,7 +396,8 @@ def update_sizes(framework: str, widths: Any, *, parametrization: str = "mup", b
         after = _layer_outputs(mp.model, framework, x)
         for row, (_, b), (_, a) in zip(mp.table, before, after, strict=True):
             name, role = row["layer"], row["role"]
-            rows.append({"framework": framework, "parametrization": parametrization, "width": width, "layer": name,
+            rows.append({"framework": framework, "parametrization": parametrization, "width": width, "seed": seed,
+                         "layer": name,
                          "role": role, "update_rms": float(np.sqrt(np.mean((a - b) ** 2)))})
     return pd.DataFrame(rows)
 
