@@ -14,7 +14,7 @@ private attribute                              what the course does with it     
 ``Adam._momentums``, ``Adam._velocities``      the slots the fused kernel updates in place  fused Adam
 ``Model._loss_tracker``                        the running loss Keras's own step updates    recorder
 ``Optimizer._all_reduce_sum_gradients``        replaced by the identity on one replica      graph leak
-``Optimizer._var_key(variable)``               a variable's key for its learning-rate factor  lr_multipliers
+``Optimizer._var_key(variable)``               finds a weight's learning-rate factor        lr_multipliers
 ``optimizer.update_step``                      an instance's own step scaling the rate      lr_multipliers
 ``Model._compile_metrics``                     metric totals built eagerly                  graph leak
 ``model.train_step``, ``model.train_function``  an instance's own step (public, but undocumented as

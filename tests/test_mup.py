@@ -237,3 +237,20 @@ def test_shift_ratios():
         mup.shift_ratios(mup.best_lrs(pd.DataFrame(rows)), narrow=64, wide=4096)
     with pytest.raises(ValueError, match="lacks column"):
         mup.best_lrs(pd.DataFrame(rows).drop(columns="loss"))
+
+
+def test_transfer_penalty():
+    import pandas as pd
+
+    lrs = 2.0 ** np.arange(-12, -3)
+    rows = []
+    for p, centre in (("sp", {64: -7.0, 1024: -11.0}), ("mup", {64: -7.0, 1024: -7.0})):
+        for w, c in centre.items():
+            rows += [{"framework": "keras", "parametrization": p, "width": w, "seed": 0, "lr": lr,
+                      "loss": 1.0 + (math.log2(lr) - c) ** 2} for lr in lrs]
+    runs = pd.DataFrame(rows)
+    pen = mup.transfer_penalty(runs, mup.best_lrs(runs), narrow=64, wide=1024).set_index("parametrization")
+    assert pen.loc["mup", "penalty"] == pytest.approx(1.0)
+    assert pen.loc["sp", "lr_used"] == 2.0 ** -7 and pen.loc["sp", "penalty"] == pytest.approx(17.0)
+    with pytest.raises(ValueError, match="no best rate at width 32"):
+        mup.transfer_penalty(runs, mup.best_lrs(runs), narrow=32, wide=1024)
