@@ -78,3 +78,37 @@ def test_bad_shapes_of_answer():
 def test_reference_at_base_width_is_sp():
     assert width_transfer.reference_mup_rates(1e-3, 64, 64) == {"input": 1e-3, "hidden": 1e-3, "output": 1e-3,
                                                                 "multiplier": 1.0}
+
+
+# --------------------------------------------------------------------- extrapolate_lr
+
+
+def _extrapolate(lr_n, lr_w, n, w, t):
+    a = math.log(lr_w / lr_n) / math.log(w / n)
+    return lr_w * (t / w) ** a
+
+
+def test_extrapolate_solution_passes():
+    assert width_transfer.check_extrapolate_lr(_extrapolate).passed
+    # the same law anchored at the narrow point is the same line
+    fb = width_transfer.check_extrapolate_lr(
+        lambda lr_n, lr_w, n, w, t: lr_n * (t / n) ** (math.log(lr_w / lr_n) / math.log(w / n)))
+    assert fb.passed
+
+
+@pytest.mark.parametrize(
+    ("answer", "needle"),
+    [
+        (lambda lr_n, lr_w, n, w, t: lr_n * n / t, "exactly as 1/width"),
+        (lambda lr_n, lr_w, n, w, t: lr_w + (lr_w - lr_n) / (w - n) * (t - w), "straight line in the rate itself"),
+        (lambda lr_n, lr_w, n, w, t: lr_w * (t / w) ** (-math.log(lr_w / lr_n) / math.log(w / n)), "sign is flipped"),
+        (lambda lr_n, lr_w, n, w, t: math.log(lr_w / lr_n) / math.log(w / n), "returned the exponent"),
+        (lambda lr_n, lr_w, n, w, t: lr_w * (t / w) ** (math.log(lr_w / lr_n) / math.log10(w / n)),
+         "mixed logarithms"),
+        (lambda *a: None, "None"),
+        (lambda *a: 0.123, "expected"),
+    ],
+)
+def test_extrapolate_mistakes(answer, needle):
+    fb = width_transfer.check_extrapolate_lr(answer)
+    assert not fb.passed and needle in fb.message, fb.message
