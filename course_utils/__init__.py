@@ -34,6 +34,7 @@ _SUBMODULES = (
     "initializers",
     "meanfield",
     "models",
+    "mup",
     "plots",
     "training",
     "widgets",

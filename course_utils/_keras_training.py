@@ -14,6 +14,8 @@ private attribute                              what the course does with it     
 ``Adam._momentums``, ``Adam._velocities``      the slots the fused kernel updates in place  fused Adam
 ``Model._loss_tracker``                        the running loss Keras's own step updates    recorder
 ``Optimizer._all_reduce_sum_gradients``        replaced by the identity on one replica      graph leak
+``Optimizer._var_key(variable)``               finds a weight's learning-rate factor        lr_multipliers
+``optimizer.update_step``                      an instance's own step scaling the rate      lr_multipliers
 ``Model._compile_metrics``                     metric totals built eagerly                  graph leak
 ``model.train_step``, ``model.train_function``  an instance's own step (public, but undocumented as
                                                an instance attribute)                       recorder
@@ -79,16 +81,33 @@ def predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
     """The model's outputs in inference mode."""
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
 
-def _keras_optimizer(keras: Any, name: str, lr: float) -> Any:
+def _keras_optimizer(keras: Any, name: str, lr: float, lr_multipliers: list[tuple[Any, float]] | None = None) -> Any:
     opt = keras.optimizers
     fused = fused_adam_classes(keras)
-    return {
+    made = {
         "sgd": lambda: opt.SGD(learning_rate=lr),
         "momentum": lambda: opt.SGD(learning_rate=lr, momentum=MOMENTUM),
         "adam": lambda: fused.Adam(learning_rate=lr, epsilon=ADAM_EPSILON),
         "adamw": lambda: fused.AdamW(learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY),
         "rmsprop": lambda: opt.RMSprop(learning_rate=lr, rho=RMSPROP_RHO),
     }[name]()
+    if lr_multipliers:
+        _scale_learning_rates(made, lr_multipliers)
+    return made
+
+
+def _scale_learning_rates(optimizer: Any, lr_multipliers: list[tuple[Any, float]]) -> None:
+    """Give each variable its own learning rate, ``lr * factor``: an instance ``update_step`` that
+    scales the rate Keras hands it (TensorFlow's optimizer calls ``self.update_step(grad, var, lr)``
+    once per variable, with the ``tf.Variable`` inside each Keras variable, whence ``_var_key``)."""
+    factor = {optimizer._var_key(v): f for v, f in lr_multipliers}
+    base = optimizer.update_step
+
+    def update_step(gradient: Any, variable: Any, learning_rate: Any) -> Any:
+        f = factor.get(optimizer._var_key(variable), 1.0)
+        return base(gradient, variable, learning_rate if f == 1.0 else learning_rate * f)
+
+    optimizer.update_step = update_step
 
 
 _FUSED: Any = None
@@ -255,7 +274,8 @@ def _prepare_keras_run(model: Any, d: _Data) -> None:
             metrics.build(d.y[:1], np.zeros((1, *shape[1:]), dtype=np.float32))  # shapes only, no forward pass
 
 
-def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
+def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool,
+        lr_multipliers: list[tuple[Any, float]] | None = None) -> None:
     """Train ``model`` as ``hist.config`` says, filling ``hist`` (the Keras half of :func:`training.train`)."""
     keras = frameworks.keras()
     cfg = hist.config
@@ -266,7 +286,7 @@ def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, reco
         metrics = ["accuracy"]
     else:
         loss_obj, metrics = keras.losses.MeanSquaredError(), []
-    model.compile(optimizer=_keras_optimizer(keras, cfg["optimizer"], cfg["lr"]), loss=loss_obj, metrics=metrics,
+    model.compile(optimizer=_keras_optimizer(keras, cfg["optimizer"], cfg["lr"], lr_multipliers), loss=loss_obj, metrics=metrics,
                   steps_per_execution=cfg["steps_per_execution"],
                   jit_compile=False)  # XLA makes this CPU training several times slower (bench/RESULTS.md)
     _prepare_keras_run(model, d)

@@ -75,8 +75,15 @@ def predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
         return torch.cat([model(X[s:s + batch_size]) for s in range(0, len(X), batch_size)]).numpy()
 
 
-def optimizer(torch: Any, name: str, params: list[Any], lr: float) -> Any:
+def optimizer(torch: Any, name: str, params: list[Any], lr: float,
+              lr_multipliers: list[tuple[Any, float]] | None = None) -> Any:
     optim = torch.optim
+    if lr_multipliers:  # one parameter group per factor, each with its own lr (as mup's MuAdam builds them)
+        factor = {id(p): f for p, f in lr_multipliers}
+        groups: dict[float, list[Any]] = {}
+        for p in params:
+            groups.setdefault(factor.get(id(p), 1.0), []).append(p)
+        params = [{"params": ps, "lr": lr * f} for f, ps in groups.items()]
     # fused: one kernel per update for all parameters (about 5x less CPU than the default per-parameter
     # loop for Adam on the 784-512-10 MLP); RMSprop has no fused CPU kernel, so multi-tensor foreach.
     fused = {"fused": True}
@@ -113,7 +120,8 @@ def _evaluate(torch: Any, model: Any, X: Any, Y: Any, loss_fn: Any, classify: bo
     return float(total) / len(X), acc
 
 
-def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool) -> None:
+def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool,
+        lr_multipliers: list[tuple[Any, float]] | None = None) -> None:
     """Train ``model`` as ``hist.config`` says, filling ``hist`` (the PyTorch half of :func:`training.train`)."""
     from . import models
 
@@ -126,7 +134,7 @@ def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, reco
     previous = torch.get_num_threads()
     torch.set_num_threads(hist.config["threads"])
     try:
-        _loop(torch, model, d, hist, bar, record_steps, bayes, groups, probs)
+        _loop(torch, model, d, hist, bar, record_steps, bayes, groups, probs, lr_multipliers)
     finally:
         torch.set_num_threads(previous)
     if not record_grads:
@@ -134,7 +142,8 @@ def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, reco
 
 
 def _loop(torch: Any, model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, bayes: list[Any],
-                groups: list[tuple[str, list[Any]]], probs: bool) -> None:
+                groups: list[tuple[str, list[Any]]], probs: bool,
+                lr_multipliers: list[tuple[Any, float]] | None = None) -> None:
     cfg = hist.config
     config.set_seed(cfg["seed"])  # torch's global generator: dropout masks, Bayesian weight noise
     shuffle = torch.Generator().manual_seed(cfg["seed"])
@@ -145,7 +154,7 @@ def _loop(torch: Any, model: Any, d: _Data, hist: History, bar: _Bar, record_ste
     classify = cfg["loss"] == "cross_entropy"
     loss_fn = _loss_fn(torch, cfg["loss"], probs)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = optimizer(torch, cfg["optimizer"], params, cfg["lr"])
+    opt = optimizer(torch, cfg["optimizer"], params, cfg["lr"], lr_multipliers)
     group_params = [p for _, ps in groups for p in ps]
     group_sizes = [len(ps) for _, ps in groups]
     n, bs, steps = len(X), cfg["batch_size"], cfg["steps_per_epoch"]

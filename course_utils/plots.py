@@ -41,6 +41,7 @@ __all__ = [
     "plot_signal_propagation",
     "plot_heatmap",
     "plot_images",
+    "plot_lr_transfer",
 ]
 
 #: seaborn's "colorblind" palette (Okabe-Ito-like): distinguishable under the common colour-vision deficiencies.
@@ -724,3 +725,40 @@ def plot_images(images: Any, labels: Any = None, *, class_names: Sequence[str] |
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_lr_transfer(df: pd.DataFrame, best: pd.DataFrame | None = None, *, metric: str = "loss",
+                     panels: Sequence[str] = ("framework", "parametrization"), hue: str = "width") -> Figure:
+    """Loss against learning rate, one line per width, one panel per (framework, parametrization):
+    the figure of Yang et al. 2021 (Tensor Programs V, Fig. 1 and 3).
+
+    ``df`` is :func:`course_utils.mup.lr_sweep`'s frame (one row per run; lines are the mean over seeds,
+    diverged runs left out); ``best`` (:func:`course_utils.mup.best_lrs`) marks each width's best rate,
+    the geometric mean over seeds, with a triangle on the axis.
+    """
+    df = _check_frame("df", df, [*panels, hue, "lr", metric])
+    keys = list(dict.fromkeys(map(tuple, df[list(panels)].itertuples(index=False))))
+    fig, axes = _figure(len(keys), ncols=2, sharey=True)
+    hues = sorted(df[hue].unique())
+    colors = _colors([str(h) for h in hues])
+    finite = df[np.isfinite(df[metric].astype(float))]
+    top = float(finite[finite["lr"] == finite["lr"].min()][metric].max()) * 1.15
+    low = float(finite[metric].min()) * 0.95
+    for panel, key in zip(axes, keys, strict=True):
+        part = finite.loc[(finite[list(panels)] == pd.Series(key, index=list(panels))).all(axis=1)]
+        for i, h in enumerate(hues):
+            line = part[part[hue] == h].groupby("lr")[metric].mean()
+            panel.plot(line.index, line.to_numpy(), color=colors[str(h)], label=str(h), **_style(i))
+            if best is not None:
+                sel = best.loc[(best[list(panels)] == pd.Series(key, index=list(panels))).all(axis=1) & (best[hue] == h)]
+                if len(sel):
+                    panel.plot([float(np.exp(np.log(sel["best_lr"]).mean()))], [low], marker="v", markersize=11,
+                               color=colors[str(h)], clip_on=False, linestyle="none")
+        panel.set_xscale("log", base=2)
+        panel.set_ylim(low, top)
+        panel.set_xlabel("learning rate (Adam)")
+        panel.set_ylabel(_label(metric))
+        panel.set_title(" · ".join(str(k) for k in key))
+    _legend(fig, axes, hue)
+    return fig
+

@@ -32,7 +32,7 @@ import importlib
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ __all__ = [
     "show_progress",
     "forward_macs",
     "torch_threads_for",
+    "parameter_names",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
@@ -412,6 +413,38 @@ def _set_kl_weights(model: Any, fw: str, n_train: int) -> list[tuple[Any, Any]]:
     return changed
 
 
+def parameter_names(model: Any, framework: str | None = None) -> dict[str, Any]:
+    """``{"<layer>.weight": weight, "<layer>.bias": bias, ...}`` for every weight layer: the names
+    :func:`train`'s ``lr_multipliers`` takes, the same in both frameworks (a Keras ``kernel`` is
+    the ``weight``)."""
+    fw = frameworks.framework_of(model) if framework is None else framework
+    out: dict[str, Any] = {}
+    for name, layer in frameworks.weight_layers(model, fw):
+        weight = getattr(layer, "kernel" if fw == "keras" else "weight", None)
+        bias = getattr(layer, "bias", None)
+        for kind, p in (("weight", weight), ("bias", bias)):
+            if p is not None:
+                out[f"{name}.{kind}"] = p
+    return out
+
+
+def _lr_multipliers(model: Any, fw: str, given: Mapping[str, float] | None) -> list[tuple[Any, float]]:
+    """``lr_multipliers`` checked and resolved to ``[(parameter, factor), ...]``."""
+    if given is None:
+        return []
+    if not isinstance(given, Mapping):
+        raise TypeError("lr_multipliers must be a dict {parameter name: factor}, e.g. {'hidden_2.weight': 0.25}; "
+                        f"got {type(given).__name__}.")
+    params = parameter_names(model, fw)
+    out = []
+    for name, factor in given.items():
+        if name not in params:
+            raise ValueError(f"lr_multipliers names {name!r}, which this model does not have; its parameters are "
+                             f"{', '.join(params)}.")
+        out.append((params[name], check_number(f"lr_multipliers[{name!r}]", factor, low=0.0, low_inclusive=False)))
+    return out
+
+
 # ------------------------------------------------------------------------ train
 
 
@@ -432,6 +465,7 @@ def train(
     steps_per_execution: int | None = None,
     threads: int | None = None,
     label: str | None = None,
+    lr_multipliers: Mapping[str, float] | None = None,
 ) -> History:
     """Train ``model`` (Keras or PyTorch) on ``data`` and return its :class:`History`.
 
@@ -458,6 +492,10 @@ def train(
             thread for small steps, all usable CPUs for large ones); restored afterwards.
             TensorFlow's thread pool is fixed when it starts (``COURSE_THREADS``).
         label: a name for this run, kept in ``History.config["label"]`` (plots use it).
+        lr_multipliers: per-parameter learning-rate factors, ``{"hidden_2.weight": 0.25, ...}``
+            (names as :func:`parameter_names` gives them; the rest train at ``lr``): PyTorch
+            gets one optimizer parameter group per factor, Keras scales the learning rate
+            per variable. How :mod:`course_utils.mup` gives hidden layers ``lr / width multiplier``.
 
     Determinism: the same seed gives the same History on the same machine (same
     thread count). PyTorch's CPU kernels are deterministic as used here.
@@ -487,6 +525,7 @@ def train(
         threads = check_int("threads", threads, low=1)
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a string or None; got {label!r}.")
+    multipliers = _lr_multipliers(model, fw, lr_multipliers)
     show = show_progress(progress)
 
     d = _prepare(model, fw, data, loss, validation)
@@ -498,11 +537,13 @@ def train(
         "lr": lr, "seed": seed, "loss": loss, "n_train": n, "n_val": 0 if d.x_val is None else len(d.x_val),
         "steps_per_epoch": steps, **path.settings(model, d.x, batch_size, steps, steps_per_execution, threads),
     }
+    if lr_multipliers:
+        cfg["lr_multipliers"] = {name: float(v) for name, v in lr_multipliers.items()}
     hist = History(framework=fw, config=cfg)
     bar = _Bar(show, epochs * steps, label or f"{fw} {optimizer}")
     restore = _set_kl_weights(model, fw, n)
     try:
-        path.run(model, d, hist, bar, record_steps, record_grad_norms)
+        path.run(model, d, hist, bar, record_steps, record_grad_norms, lr_multipliers=multipliers)
     finally:
         bar.close()
         for layer, value in restore:
