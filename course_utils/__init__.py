@@ -31,6 +31,7 @@ _SUBMODULES = (
     "exercises",
     "experiments",
     "frameworks",
+    "grouped",
     "initializers",
     "meanfield",
     "models",
