@@ -1480,13 +1480,14 @@ def build_transformer_lm(
     return keras.Model(idx, out, name=f"transformer_{n_layer}x{d_model}_{init_scheme}")
 
 
-def transformer_trace(model: Any, x: Any) -> dict[str, Any]:
+def transformer_trace(model: Any, x: Any, y: Any = None) -> dict[str, Any]:
     """Read a :func:`build_transformer_lm` model at ``x`` (token ids ``(batch, time)``), in inference mode.
 
     Returns ``{"residual_var": [...], "attn_logit_std": [...], "logits": array}``: the residual
     stream's variance (over batch, positions and channels) after the embeddings and after each
     block (``n_layer + 1`` numbers), the standard deviation of each block's attention logits
-    ``q.k / sqrt(d_head)`` (``n_layer`` numbers; causal positions only), and the output logits.
+    ``q.k / sqrt(d_head)`` (``n_layer`` numbers; causal positions only), and the output logits;
+    with next-character targets ``y`` (``(batch, time)``), also ``"loss"``: the mean cross-entropy (nats).
     """
     fw = frameworks.framework_of(model)
     x = np.asarray(x)
@@ -1519,4 +1520,11 @@ def transformer_trace(model: Any, x: Any) -> dict[str, Any]:
             logit_stds.append(float(keras.ops.convert_to_numpy(logits).astype(np.float64)[..., causal].std()))
             i += 1
         out = keras.ops.convert_to_numpy(model.get_layer("lm_head")(model.get_layer("ln_f")(h)))
-    return {"residual_var": variances, "attn_logit_std": logit_stds, "logits": out}
+    result = {"residual_var": variances, "attn_logit_std": logit_stds, "logits": out}
+    if y is not None:
+        z = out.astype(np.float64)
+        top = z.max(axis=-1, keepdims=True)
+        log_norm = np.log(np.exp(z - top).sum(axis=-1)) + top[..., 0]
+        picked = np.take_along_axis(z, np.asarray(y, dtype=np.int64)[..., None], axis=-1)[..., 0]
+        result["loss"] = float(np.mean(log_norm - picked))
+    return result
