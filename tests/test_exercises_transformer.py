@@ -30,3 +30,19 @@ def test_solution_passes_and_stub_is_not_done():
 def test_mistakes(wrong, message):
     feedback = transformer.check_residual_projection_std(wrong)
     assert not feedback.passed and message in feedback.message, feedback.message
+
+
+def test_logit_std_solution_passes_and_stub_is_not_done():
+    assert transformer.check_attention_logit_std(lambda d, s: d * s**2).passed
+    assert transformer.check_attention_logit_std(_stub).status == "not done"
+
+
+@pytest.mark.parametrize(("wrong", "message"), [
+    (lambda d, s: math.sqrt(d) * s, "one entry of q"),
+    (lambda d, s: (d * s**2) ** 2, "variance"),
+    (lambda d, s: d * s, "squared"),
+    (lambda d, s: s**2, "cancels the sum"),
+])
+def test_logit_std_mistakes(wrong, message):
+    feedback = transformer.check_attention_logit_std(wrong)
+    assert not feedback.passed and message in feedback.message, feedback.message
