@@ -1243,3 +1243,294 @@ def build_deep_residual_mlp(
                ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, out_b_init, g))]
     model = C.DeepResidualMLP(layout, n_blocks, branch_depth)
     return _finish_torch(model, (input_dim,))
+
+
+# ------------------------------------------------------------ a small decoder-only transformer (notebook 14)
+# GPT-2's architecture as nanoGPT writes it (pre-LayerNorm blocks, causal self-attention, a 4x GELU MLP),
+# with the same module names in both frameworks: wte, wpe, h_1..h_L (each: ln_1, attn_c_attn, attn_c_proj,
+# ln_2, mlp_c_fc, mlp_c_proj), ln_f, lm_head. The LM head is not tied to wte (nanoGPT ties them).
+# Attention is written out (no fused kernel) in both frameworks so that its logits can be read.
+
+TRANSFORMER_INITS = ("gpt2", "gpt2_unscaled", "default")
+_RESIDUAL_PROJECTIONS = ("attn_c_proj", "mlp_c_proj")
+GPT2_STD = 0.02
+
+
+def gpt2_std(name: str, n_layer: int, scaled: bool = True) -> float:
+    """The standard deviation GPT-2's scheme (nanoGPT) gives weight ``name``: 0.02, and
+    ``0.02 / sqrt(2 n_layer)`` for the residual output projections (``attn_c_proj``, ``mlp_c_proj``)
+    when ``scaled``."""
+    n_layer = check_int("n_layer", n_layer, low=1)
+    if scaled and name in _RESIDUAL_PROJECTIONS:
+        return GPT2_STD / math.sqrt(2 * n_layer)
+    return GPT2_STD
+
+
+@functools.cache
+def _transformer_torch_classes() -> SimpleNamespace:
+    torch = frameworks.torch()
+    nn, F = torch.nn, torch.nn.functional
+
+    class Block(nn.Module):
+        """x + attn(ln_1(x)), then x + mlp(ln_2(x)) (pre-LayerNorm, GPT-2)."""
+
+        def __init__(self, d_model: int, n_head: int, block_size: int) -> None:
+            super().__init__()
+            self.n_head = n_head
+            self.ln_1 = nn.LayerNorm(d_model, eps=1e-5)
+            self.attn_c_attn = nn.Linear(d_model, 3 * d_model)
+            self.attn_c_proj = nn.Linear(d_model, d_model)
+            self.ln_2 = nn.LayerNorm(d_model, eps=1e-5)
+            self.mlp_c_fc = nn.Linear(d_model, 4 * d_model)
+            self.mlp_c_proj = nn.Linear(4 * d_model, d_model)
+            self.register_buffer("mask", torch.tril(torch.ones(block_size, block_size, dtype=torch.bool)),
+                                 persistent=False)
+
+        def traced(self, x):
+            """(output, the attention logits q.k/sqrt(d_head) before the mask)."""
+            b, t, d = x.shape
+            hd = d // self.n_head
+            q, k, v = self.attn_c_attn(self.ln_1(x)).split(d, dim=-1)
+            q, k, v = (z.view(b, t, self.n_head, hd).transpose(1, 2) for z in (q, k, v))
+            logits = q @ k.transpose(-2, -1) / math.sqrt(hd)
+            att = F.softmax(logits.masked_fill(~self.mask[:t, :t], float("-inf")), dim=-1)
+            y = (att @ v).transpose(1, 2).reshape(b, t, d)
+            x = x + self.attn_c_proj(y)
+            x = x + self.mlp_c_proj(F.gelu(self.mlp_c_fc(self.ln_2(x))))
+            return x, logits
+
+        def forward(self, x):
+            return self.traced(x)[0]
+
+    class TransformerLM(nn.Module):
+        def __init__(self, vocab_size: int, d_model: int, n_layer: int, n_head: int, block_size: int) -> None:
+            super().__init__()
+            self.block_size, self.n_layer = block_size, n_layer
+            self.wte = nn.Embedding(vocab_size, d_model)
+            self.wpe = nn.Embedding(block_size, d_model)
+            for i in range(1, n_layer + 1):
+                self.add_module(f"h_{i}", Block(d_model, n_head, block_size))
+            self.ln_f = nn.LayerNorm(d_model, eps=1e-5)
+            self.lm_head = nn.Linear(d_model, vocab_size)
+
+        def blocks(self) -> list:
+            return [getattr(self, f"h_{i}") for i in range(1, self.n_layer + 1)]
+
+        def embed(self, idx):
+            idx = idx.long()
+            return self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+
+        def forward(self, idx):
+            x = self.embed(idx)
+            for block in self.blocks():
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    return SimpleNamespace(Block=Block, TransformerLM=TransformerLM)
+
+
+@functools.cache
+def _transformer_keras_classes() -> SimpleNamespace:
+    keras = frameworks.keras()
+    ops, layers = keras.ops, keras.layers
+
+    class TokenAndPosition(layers.Layer):
+        """wte(idx) + wpe(position)."""
+
+        def __init__(self, vocab_size: int, d_model: int, block_size: int, inits: tuple, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.wte = layers.Embedding(vocab_size, d_model, embeddings_initializer=inits[0], name="wte")
+            self.wpe = layers.Embedding(block_size, d_model, embeddings_initializer=inits[1], name="wpe")
+
+        def build(self, input_shape):
+            self.wte.build(input_shape)
+            self.wpe.build((input_shape[1],))
+
+        def call(self, idx):
+            return self.wte(idx) + self.wpe(ops.arange(ops.shape(idx)[1]))[None]
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape, self.wte.output_dim)
+
+    class Block(layers.Layer):
+        """x + attn(ln_1(x)), then x + mlp(ln_2(x)) (pre-LayerNorm, GPT-2)."""
+
+        def __init__(self, d_model: int, n_head: int, inits: dict, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.d_model, self.n_head = d_model, n_head
+            self.ln_1 = layers.LayerNormalization(epsilon=1e-5, name="ln_1")
+            self.ln_2 = layers.LayerNormalization(epsilon=1e-5, name="ln_2")
+            sizes = {"attn_c_attn": 3 * d_model, "attn_c_proj": d_model, "mlp_c_fc": 4 * d_model,
+                     "mlp_c_proj": d_model}
+            for name, units in sizes.items():
+                setattr(self, name, layers.Dense(units, name=name, **inits[name]))
+
+        def build(self, input_shape):
+            d = self.d_model
+            self.ln_1.build(input_shape)
+            self.ln_2.build(input_shape)
+            self.attn_c_attn.build(input_shape)
+            self.attn_c_proj.build((*input_shape[:-1], d))
+            self.mlp_c_fc.build(input_shape)
+            self.mlp_c_proj.build((*input_shape[:-1], 4 * d))
+
+        def traced(self, x):
+            b, t = ops.shape(x)[0], ops.shape(x)[1]
+            d, h = self.d_model, self.n_head
+            hd = d // h
+            qkv = self.attn_c_attn(self.ln_1(x))
+            q, k, v = (ops.transpose(ops.reshape(qkv[..., i * d:(i + 1) * d], (b, t, h, hd)), (0, 2, 1, 3))
+                       for i in range(3))
+            logits = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(hd)
+            causal = ops.tril(ops.ones((t, t), dtype="bool"))
+            att = ops.softmax(ops.where(causal, logits, -1e9), axis=-1)
+            y = ops.reshape(ops.transpose(ops.matmul(att, v), (0, 2, 1, 3)), (b, t, d))
+            x = x + self.attn_c_proj(y)
+            x = x + self.mlp_c_proj(keras.activations.gelu(self.mlp_c_fc(self.ln_2(x)), approximate=False))
+            return x, logits
+
+        def call(self, x):
+            return self.traced(x)[0]
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    return SimpleNamespace(TokenAndPosition=TokenAndPosition, Block=Block)
+
+
+def _transformer_args(vocab_size: Any, d_model: Any, n_layer: Any, n_head: Any, block_size: Any,
+                      init_scheme: Any) -> tuple[int, int, int, int, int, str]:
+    vocab_size = check_int("vocab_size", vocab_size, low=2)
+    d_model = check_int("d_model", d_model, low=1)
+    n_layer = check_int("n_layer", n_layer, low=1)
+    n_head = check_int("n_head", n_head, low=1)
+    block_size = check_int("block_size", block_size, low=1)
+    init_scheme = check_choice("init_scheme", init_scheme, TRANSFORMER_INITS)
+    if d_model % n_head:
+        raise ValueError(f"d_model ({d_model}) must be a multiple of n_head ({n_head}): each head gets "
+                         f"d_model / n_head dimensions. Try n_head={math.gcd(d_model, n_head)}.")
+    return vocab_size, d_model, n_layer, n_head, block_size, init_scheme
+
+
+def build_transformer_lm(
+    framework: str,
+    vocab_size: int,
+    d_model: int = 64,
+    n_layer: int = 2,
+    n_head: int = 4,
+    block_size: int = 64,
+    init_scheme: str = "gpt2",
+    seed: int = 0,
+) -> Any:
+    """A decoder-only (GPT-2-style, pre-LayerNorm) character language model; logits ``(batch, time, vocab)``.
+
+    Input: ``(batch, time)`` token ids (integers, or floats holding integers, as
+    :func:`course_utils.training.train` passes them), ``time <= block_size``.
+
+    ``init_scheme``:
+
+    * ``"gpt2"``: GPT-2's scheme as nanoGPT writes it: every Linear/Dense and both
+      embeddings ``N(0, 0.02)``, biases 0, LayerNorm weight 1 and bias 0, and the residual
+      output projections (``attn_c_proj``, ``mlp_c_proj``) ``N(0, 0.02 / sqrt(2 n_layer))``;
+    * ``"gpt2_unscaled"``: the same without the ``1 / sqrt(2 n_layer)``;
+    * ``"default"``: each framework's defaults, which differ: Keras ``Dense`` Glorot uniform
+      (bias 0) and ``Embedding`` uniform(-0.05, 0.05); PyTorch ``Linear`` uniform(+-1/sqrt(fan_in))
+      (weight and bias) and ``Embedding`` ``N(0, 1)``.
+    """
+    fw = frameworks.check_framework(framework)
+    vocab_size, d_model, n_layer, n_head, block_size, init_scheme = _transformer_args(
+        vocab_size, d_model, n_layer, n_head, block_size, init_scheme)
+    seed = _seed(seed)
+    gpt2 = init_scheme != "default"
+    scaled = init_scheme == "gpt2"
+    if fw == "torch":
+        torch = frameworks.torch()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the defaults draw from the global generator
+            model = _transformer_torch_classes().TransformerLM(vocab_size, d_model, n_layer, n_head, block_size)
+        if gpt2:
+            g = _torch_generator(seed)
+            with torch.no_grad():
+                for name, p in model.named_parameters():
+                    leaf = name.split(".")[-2]
+                    if p.ndim == 2:  # Linear weights and embeddings
+                        p.normal_(0.0, gpt2_std(leaf, n_layer, scaled), generator=g)
+                    elif leaf.startswith("ln"):
+                        p.fill_(1.0 if name.endswith("weight") else 0.0)
+                    else:
+                        p.zero_()
+        return _finish_torch(model, (block_size,))
+    keras = frameworks.keras()
+    C = _transformer_keras_classes()
+    counter = iter(range(10**6))
+
+    def normal(name: str) -> Any:
+        return keras.initializers.RandomNormal(0.0, gpt2_std(name, n_layer, scaled), seed=_layer_seed(seed, next(counter)))
+
+    def uniform_default() -> Any:  # keras.layers.Embedding's default, seeded
+        return keras.initializers.RandomUniform(-0.05, 0.05, seed=_layer_seed(seed, next(counter)))
+
+    def dense(name: str) -> dict[str, Any]:
+        if gpt2:
+            return {"kernel_initializer": normal(name), "bias_initializer": "zeros"}
+        return {"kernel_initializer": keras.initializers.GlorotUniform(seed=_layer_seed(seed, next(counter)))}
+
+    idx = keras.Input((block_size,), name="tokens")
+    emb = (normal("wte"), normal("wpe")) if gpt2 else (uniform_default(), uniform_default())
+    x = C.TokenAndPosition(vocab_size, d_model, block_size, emb, name="embed")(idx)
+    for i in range(1, n_layer + 1):
+        inits = {n: dense(n) for n in ("attn_c_attn", "attn_c_proj", "mlp_c_fc", "mlp_c_proj")}
+        x = C.Block(d_model, n_head, inits, name=f"h_{i}")(x)
+    x = keras.layers.LayerNormalization(epsilon=1e-5, name="ln_f")(x)
+    out = keras.layers.Dense(vocab_size, name="lm_head", **dense("lm_head"))(x)
+    return keras.Model(idx, out, name=f"transformer_{n_layer}x{d_model}_{init_scheme}")
+
+
+def transformer_trace(model: Any, x: Any, y: Any = None) -> dict[str, Any]:
+    """Read a :func:`build_transformer_lm` model at ``x`` (token ids ``(batch, time)``), in inference mode.
+
+    Returns ``{"residual_var": [...], "attn_logit_std": [...], "logits": array}``: the residual
+    stream's variance (over batch, positions and channels) after the embeddings and after each
+    block (``n_layer + 1`` numbers), the standard deviation of each block's attention logits
+    ``q.k / sqrt(d_head)`` (``n_layer`` numbers; causal positions only), and the output logits;
+    with next-character targets ``y`` (``(batch, time)``), also ``"loss"``: the mean cross-entropy (nats).
+    """
+    fw = frameworks.framework_of(model)
+    x = np.asarray(x)
+    t = x.shape[1]
+    causal = np.tril(np.ones((t, t), dtype=bool))
+    variances: list[float] = []
+    logit_stds: list[float] = []
+    if fw == "torch":
+        torch = frameworks.torch()
+        with frameworks.eval_mode(model), torch.inference_mode():
+            h = model.embed(torch.as_tensor(x))
+            variances.append(float(h.double().var()))
+            for block in model.blocks():
+                h, logits = block.traced(h)
+                variances.append(float(h.double().var()))
+                logit_stds.append(float(logits.double().numpy()[..., causal].std()))
+            out = model.lm_head(model.ln_f(h)).numpy()
+    else:
+        keras = frameworks.keras()
+        h = model.get_layer("embed")(x.astype("int32"))
+        variances.append(float(np.var(keras.ops.convert_to_numpy(h).astype(np.float64))))
+        i = 1
+        while True:
+            try:
+                block = model.get_layer(f"h_{i}")
+            except ValueError:
+                break
+            h, logits = block.traced(h)
+            variances.append(float(np.var(keras.ops.convert_to_numpy(h).astype(np.float64))))
+            logit_stds.append(float(keras.ops.convert_to_numpy(logits).astype(np.float64)[..., causal].std()))
+            i += 1
+        out = keras.ops.convert_to_numpy(model.get_layer("lm_head")(model.get_layer("ln_f")(h)))
+    result = {"residual_var": variances, "attn_logit_std": logit_stds, "logits": out}
+    if y is not None:
+        z = out.astype(np.float64)
+        top = z.max(axis=-1, keepdims=True)
+        log_norm = np.log(np.exp(z - top).sum(axis=-1)) + top[..., 0]
+        picked = np.take_along_axis(z, np.asarray(y, dtype=np.int64)[..., None], axis=-1)[..., 0]
+        result["loss"] = float(np.mean(log_norm - picked))
+    return result
