@@ -150,7 +150,9 @@ def exercise_run(student_path: Path) -> tuple[nbformat.NotebookNode, list[tuple[
     Returns the executed mini-notebook and, per exercise, (its hint comment or None, index of its checker cell).
     """
     nb = nbformat.read(student_path, as_version=4)
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    # the Colab setup cell (tools.publish) does nothing outside Colab: the setup cell is the first code cell after it
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            and "colab-setup" not in c.metadata.get("tags", [])]
     keep, exercises = [], []
     for pos, i in enumerate(code):
         cell = nb.cells[i]
