@@ -174,25 +174,23 @@ def input_shape_of(model: Any, framework: str | None = None) -> tuple[int | None
 
 
 @contextlib.contextmanager
-def eval_mode(model: Any) -> Iterator[Any]:
+def _mode(model: Any, training: bool) -> Iterator[Any]:
+    was_training = model.training
+    model.train(training)
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def eval_mode(model: Any) -> contextlib.AbstractContextManager[Any]:
     """A torch model in inference mode (dropout off) for the block, its own mode restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
+    return _mode(model, False)
 
 
-@contextlib.contextmanager
-def train_mode(model: Any) -> Iterator[Any]:
+def train_mode(model: Any) -> contextlib.AbstractContextManager[Any]:
     """A torch model in training mode (batch statistics, dropout on) for the block, its own mode restored after."""
-    was_training = model.training
-    model.train()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
+    return _mode(model, True)
 
 
 class Hooks:
