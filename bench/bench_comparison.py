@@ -286,15 +286,11 @@ def render(all_results: dict[str, list[dict]], source: str, epochs: int, n_train
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path`` (between its markers), or append it; keep the rest."""
-    text = path.read_text() if path.exists() else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + section
-    path.write_text(text)
+    """Replace this benchmark's section of ``path`` (between its markers) or append it; keep the rest."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ holds the shared writer
+    from _sections import write_marked_section
+
+    write_marked_section(path, section, START, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -284,23 +284,11 @@ def table(res: dict) -> str:
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path`` (between its markers) or append it; keep the rest
-    (the same lock as bench/bench_training.py's, so two writers never interleave)."""
-    import fcntl
-    import hashlib
-    import tempfile
+    """Replace this benchmark's section of ``path`` (between its markers) or append it; keep the rest."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ holds the shared writer
+    from _sections import write_marked_section
 
-    name = "memcheck-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16] + ".lock"
-    with open(Path(tempfile.gettempdir()) / name, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        path.write_text(text, encoding="utf-8")
+    write_marked_section(path, section, START, END)
 
 
 def main() -> None:
