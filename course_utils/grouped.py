@@ -21,7 +21,7 @@ What each member keeps, exactly as in a run of :func:`course_utils.training.trai
 * its optimizer state and learning rate: Adam is elementwise, so one Adam over the stacked weights
   is K independent Adams. With one learning rate for the group this is the same fused kernel
   that ``train`` uses; with per-member rates the same update is written out with the rate as a
-  per-member scale (PyTorch's formula in PyTorch, Keras's "epsilon hat" formula in Keras);
+  per-member scale (PyTorch's formula in both frameworks, as ``train`` runs Adam);
 * its :class:`~course_utils.training.History`, the same fields as alone. ``seconds_per_epoch`` is
   the group's epoch time divided by K (each member's share); ``config["group_size"]`` says K.
 
@@ -765,9 +765,9 @@ def _train_keras(models: Sequence[Any], d: Any, hists: list[training.History], s
 
 
 class _KerasScaled:
-    """The optimizer with a learning rate per member, for groups whose members' rates differ. Keras's
-    formulas: Adam ("epsilon hat", as the fused ``ResourceApplyAdam`` kernel)
-    ``w -= lr_k * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``; SGD with momentum
+    """The optimizer with a learning rate per member, for groups whose members' rates differ. The course's
+    Keras formulas: Adam as ``train`` runs it (the fused kernel given ``eps * sqrt(1 - b2^t)``, which is
+    PyTorch's update) ``w -= lr_k * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps * sqrt(1 - b2^t))``; SGD with momentum
     ``m = 0.9 m - lr_k * g``, ``w += m``; SGD ``w -= lr_k * g``."""
 
     def __init__(self, tf: Any, name: str, variables: list[Any], lrs: list[float]) -> None:
@@ -789,11 +789,12 @@ class _KerasScaled:
                 var.assign_add(m)
             return
         self.t.assign_add(1.0)
-        lr_t = self.lr * tf.sqrt(1 - tf.pow(_BETA_2, self.t)) / (1 - tf.pow(_BETA_1, self.t))
+        correction = tf.sqrt(1 - tf.pow(_BETA_2, self.t))
+        lr_t = self.lr * correction / (1 - tf.pow(_BETA_1, self.t))
         for var, m, v, g in zip(self.variables, self.m, self.v, grads, strict=True):
             m.assign_add((g - m) * (1 - _BETA_1))
             v.assign_add((tf.square(g) - v) * (1 - _BETA_2))
-            var.assign_sub(lr_t * m / (tf.sqrt(v) + training.ADAM_EPSILON))
+            var.assign_sub(lr_t * m / (tf.sqrt(v) + training.ADAM_EPSILON * correction))
 
 
 # ---------------------------------------------------------------- experiments.sweep

@@ -31,6 +31,8 @@ CHDIR = re.compile(r"^\s*[%!]cd\b|os\.chdir\s*\(|\bchdir\s*\(|%pushd|%popd", re.
 def _cells(path: Path):
     nb = json.loads(path.read_text(encoding="utf-8"))
     for index, cell in enumerate(nb.get("cells", [])):
+        if "colab-setup" in cell.get("metadata", {}).get("tags", []):
+            continue  # tools.publish's Colab cell: it runs only inside Colab, where /content is the course's home
         source = cell.get("source", "")
         yield index, cell.get("cell_type"), "".join(source) if isinstance(source, list) else source
 
