@@ -194,24 +194,6 @@ def _torch_classes() -> SimpleNamespace:
             seq, _ = self.rnn(x)
             return self.output(seq if self.return_sequences else seq[:, -1])
 
-    class ResidualMLP(nn.Module):
-        """stem -> blocks x -> x + branch(x) -> activation -> output (names as in the Keras build)."""
-
-        def __init__(self, layout: list[tuple[str, Any]], n_blocks: int, branch_depth: int) -> None:
-            super().__init__()
-            for name, module in layout:
-                self.add_module(name, module)
-            self.n_blocks, self.branch_depth = n_blocks, branch_depth
-
-        def forward(self, x):
-            h = self.stem_act(self.stem(x))
-            for b in range(1, self.n_blocks + 1):
-                z = h
-                for j in range(1, self.branch_depth):
-                    z = getattr(self, f"block_{b}_act_{j}")(getattr(self, f"block_{b}_dense_{j}")(z))
-                h = h + getattr(self, f"block_{b}_out")(z)
-            return self.output(self.head_act(h))
-
     class BayesianLinear(nn.Module):
         """Bayes-by-Backprop dense layer (Blundell et al. 2015), PyTorch layout ``(out, in)``.
 
@@ -253,7 +235,7 @@ def _torch_classes() -> SimpleNamespace:
         def extra_repr(self) -> str:
             return f"in_features={self.in_features}, out_features={self.out_features}, prior_sigma={self.prior_sigma}"
 
-    return SimpleNamespace(ToChannelsFirst=ToChannelsFirst, Recurrent=Recurrent, ResidualMLP=ResidualMLP,
+    return SimpleNamespace(ToChannelsFirst=ToChannelsFirst, Recurrent=Recurrent,
                            BayesianLinear=BayesianLinear)
 
 
@@ -776,7 +758,7 @@ def build_residual_mlp(
         layout.append((f"block_{b}_out", _torch_init_linear(nn.Linear(width, width), out_init, out_bias, g)))
     layout += [("head_act", activations.torch_module(act)),
                ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, b_init, g))]
-    model = _torch_classes().ResidualMLP(layout, n_blocks, branch_depth)
+    model = _residual_torch_classes().ResidualMLP(layout, n_blocks, branch_depth)
     return _finish_torch(model, (input_dim,))
 
 
@@ -1041,8 +1023,11 @@ def _residual_torch_classes() -> SimpleNamespace:
         def forward(self, z):
             return self.scale * z
 
-    class DeepResidualMLP(nn.Module):
-        """stem -> blocks [h <- add(h, scale(branch(h)))] -> head_act -> output (names as in the Keras build)."""
+    class ResidualMLP(nn.Module):
+        """stem -> blocks [h <- add(h, scale(branch(h)))] -> head_act -> output (names as in the Keras build).
+
+        The one residual MLP of both builders: a block's norm, scale and add modules are optional
+        (``build_residual_mlp`` has none of them: ``h + branch(h)``)."""
 
         def __init__(self, layout: list[tuple[str, Any]], n_blocks: int, branch_depth: int) -> None:
             super().__init__()
@@ -1062,11 +1047,12 @@ def _residual_torch_classes() -> SimpleNamespace:
                         z = norm(z)
                     if j < self.branch_depth:
                         z = getattr(self, f"block_{b}_act_{j}")(z)
-                scale = getattr(self, f"block_{b}_scale", None)
-                h = getattr(self, f"block_{b}_add")(h, z if scale is None else scale(z))
+                scale, add = getattr(self, f"block_{b}_scale", None), getattr(self, f"block_{b}_add", None)
+                z = z if scale is None else scale(z)
+                h = h + z if add is None else add(h, z)
             return self.output(self.head_act(h))
 
-    return SimpleNamespace(Add=Add, Scale=Scale, DeepResidualMLP=DeepResidualMLP)
+    return SimpleNamespace(Add=Add, Scale=Scale, ResidualMLP=ResidualMLP)
 
 
 @functools.cache
@@ -1241,7 +1227,7 @@ def build_deep_residual_mlp(
         layout.append((f"block_{b}_add", C.Add()))
     layout += [("head_act", activations.torch_module(act)),
                ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, out_b_init, g))]
-    model = C.DeepResidualMLP(layout, n_blocks, branch_depth)
+    model = C.ResidualMLP(layout, n_blocks, branch_depth)
     return _finish_torch(model, (input_dim,))
 
 
