@@ -21,7 +21,7 @@ TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 COURSE_THREADS=1 MPLBACKE
 TEST_WORKERS ?= 2
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup datacheck lab lab-instructor lab-settings learner test unit notebooks bench memcheck lint clean book \
+.PHONY: setup datacheck lab lab-instructor lab-settings learner test unit notebooks bench memcheck lint clean book student-branch \
 	student hubsetup hubtest
 
 setup: $(STAMP) lab-settings learner
@@ -79,6 +79,10 @@ book: setup
 student: setup
 	$(PY) -m tools.editions check
 	$(PY) -m tools.editions student student
+
+# The branch hub links pull (nbgitpuller): HEAD with notebooks/ as the student edition; then git push origin student.
+student-branch: setup
+	$(PY) -m tools.editions branch
 
 # Speed and memory benchmarks; each writes its own section of bench/RESULTS.md.
 bench: setup

@@ -381,3 +381,41 @@ def test_real_student_exercises_say_not_done_yet(path, student_dir):
         text = _text(ran.cells[index])
         assert NOT_DONE in text, f"{path.name}: checker after stub said {text!r}"
         assert not hint or " ".join(hint.split()) not in " ".join(text.split()), f"{path.name}: hint repeated"
+
+
+def test_student_branch_holds_the_student_edition_and_nothing_else_changes(tmp_path, monkeypatch):
+    """``tools.editions branch``: the branch hub links pull is HEAD's tree with notebooks/ as the student
+    edition, made without touching the working tree, and refreshed as a fast-forward."""
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Course Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "course@example.org")
+    repo = tmp_path / "course"
+    source = _synthetic(repo / "notebooks")
+    (repo / "README.md").write_text("the course\n")
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-q", "-m", "course")
+    head, status = git("rev-parse", "HEAD"), git("status", "--porcelain")
+
+    first = editions.commit_student_branch(repo)
+    assert first and git("rev-parse", "student") == first
+    assert git("rev-parse", "HEAD") == head and git("status", "--porcelain") == status
+    student_nb = git("show", f"student:notebooks/{source.name}")
+    assert "BEGIN SOLUTION" in source.read_text() and "BEGIN SOLUTION" not in student_nb and STUB_MARKER in student_nb
+    assert git("show", "student:README.md") == "the course"
+    assert git("rev-parse", f"{first}^1") == head  # made from main's HEAD (no old tip yet)
+
+    assert editions.commit_student_branch(repo) is None, "nothing new: no empty commit"
+
+    (repo / "README.md").write_text("the course, updated\n")
+    git("commit", "-q", "-am", "update")
+    second = editions.commit_student_branch(repo)
+    assert git("rev-parse", f"{second}^1") == first and git("rev-parse", f"{second}^2") == git("rev-parse", "HEAD")
+    assert git("show", "student:README.md") == "the course, updated"
+    assert git("merge-base", "--is-ancestor", first, second) == ""  # a fast-forward for the hub's clones
+    with pytest.raises(ValueError, match="rev-parse"):
+        editions.commit_student_branch(repo, source="no-such-commit")

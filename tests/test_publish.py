@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tools import publish
@@ -65,10 +66,18 @@ def test_changing_the_address_changes_every_generated_link(tmp_path):
     assert "weight-init-course/weight-init-course" not in badges
 
 
-def test_jupyterhub_link_is_an_nbgitpuller_link():
-    url = publish.publish().jupyterhub_url("notebooks/05_xavier_glorot.ipynb")
-    assert "/hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2Fweight-init-course%2Fweight-init-course" in url
-    assert "urlpath=lab%2Ftree%2Fweight-init-course%2Fnotebooks%2F05_xavier_glorot.ipynb" in url
+def test_jupyterhub_links_clone_each_edition_into_its_own_folder():
+    p = publish.publish()
+    student = p.jupyterhub_url("notebooks/05_xavier_glorot.ipynb")
+    instructor = p.jupyterhub_url("notebooks/05_xavier_glorot.ipynb", edition="instructor")
+    for url in (student, instructor):
+        assert "/hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2Fweight-init-course%2Fweight-init-course&" in url
+    assert f"&branch={p.student_branch}&targetpath=weight-init-course-student&" in student
+    assert "urlpath=lab%2Ftree%2Fweight-init-course-student%2Fnotebooks%2F05_xavier_glorot.ipynb" in student
+    assert f"&branch={p.branch}&targetpath=weight-init-course&" in instructor
+    assert "urlpath=lab%2Ftree%2Fweight-init-course%2Fnotebooks%2F05_xavier_glorot.ipynb" in instructor
+    with pytest.raises(ValueError, match="edition must be one of"):
+        p.jupyterhub_url(edition="students")
 
 
 def test_binder_and_hub_links_open_the_learners_copy():
@@ -78,6 +87,7 @@ def test_binder_and_hub_links_open_the_learners_copy():
     assert p.binder_url() in (REPO / "README.md").read_text()
     # Binder's build creates the folder the link opens.
     assert "python -m tools.editions learner my-notebooks" in (REPO / "postBuild").read_text()
+    # The hub's link pulls the student branch, whose notebooks/ is the student edition (tools.editions branch).
     hub = p.jupyterhub_url()
-    assert f"&branch={p.student_branch}" in hub and p.student_branch != p.branch
-    assert "urlpath=lab%2Ftree%2Fweight-init-course%2Fmy-notebooks%2F00_setup_and_tour.ipynb" in hub
+    assert f"&branch={p.student_branch}&" in hub and p.student_branch != p.branch
+    assert "urlpath=lab%2Ftree%2Fweight-init-course-student%2Fnotebooks%2F00_setup_and_tour.ipynb" in hub

@@ -30,6 +30,10 @@ calls it); the instructor edition is ``notebooks/`` itself.
 call it) up to date without ever overwriting a notebook in it: see
 :func:`update_learner_copy`. ``python -m tools.editions check`` lists every
 exercise that breaks these rules (see :func:`check_notebook`).
+``python -m tools.editions branch [NAME]`` commits the student edition as the
+branch a hub's nbgitpuller links pull (default ``student``): the tree of
+``HEAD`` with ``notebooks/`` replaced by the student edition (see
+:func:`commit_student_branch`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -56,6 +63,7 @@ __all__ = [
     "update_learner_copy",
     "LEARNER_DIR",
     "check_notebook",
+    "commit_student_branch",
 ]
 
 SOLUTION_TAG = "solution"
@@ -276,6 +284,48 @@ def check_notebook(path: Path | str) -> list[str]:
     return problems
 
 
+def _git(repo: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> str:
+    result = subprocess.run(["git", "-C", str(repo), *args], input=stdin, capture_output=True, text=True,
+                            env=env, check=False)
+    if result.returncode != 0:
+        raise ValueError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def commit_student_branch(repo: Path | str | None = None, branch: str = "student", source: str = "HEAD") -> str | None:
+    """Commit the student edition of ``source`` to ``branch``; return the new commit, or None if unchanged.
+
+    The branch's tree is ``source``'s tree with every ``notebooks/NN_*.ipynb`` replaced by its student
+    edition, so a hub's nbgitpuller link (``tools.publish``'s ``jupyterhub_url``) clones a course whose
+    ``notebooks/`` hold stubs, not solutions. The commit's parents are the branch's old tip (so pushing it
+    is a fast-forward, and nbgitpuller can merge it into learners' clones, keeping their edits) and
+    ``source`` (so ``git log student`` shows which course it was made from). Nothing in the working tree,
+    the index or the current branch changes: the tree is written through a temporary index.
+    """
+    repo = Path(repo) if repo else repo_root()
+    commit = _git(repo, "rev-parse", "--verify", f"{source}^{{commit}}")
+    old = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+                         capture_output=True, text=True, check=False).stdout.strip() or None
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _git(repo, "archive", "--output", str(tmp / "src.tar"), commit, "notebooks")
+        subprocess.run(["tar", "-xf", str(tmp / "src.tar"), "-C", str(tmp)], check=True)
+        env = {**os.environ, "GIT_INDEX_FILE": str(tmp / "index")}
+        _git(repo, "read-tree", commit, env=env)
+        for path in sorted((tmp / "notebooks").glob(NOTEBOOK_GLOB)):
+            text = nbformat.writes(make_student_notebook(path)) + "\n"
+            blob = _git(repo, "hash-object", "-w", "--stdin", stdin=text)
+            _git(repo, "update-index", "--cacheinfo", f"100644,{blob},notebooks/{path.name}", env=env)
+        tree = _git(repo, "write-tree", env=env)
+    if old and _git(repo, "rev-parse", f"{old}^{{tree}}") == tree:
+        return None
+    parents = [arg for parent in (old, commit) if parent for arg in ("-p", parent)]
+    message = f"Student edition of {_git(repo, 'rev-parse', '--short', commit)} (python -m tools.editions branch)"
+    new = _git(repo, "commit-tree", tree, *parents, "-m", message)
+    _git(repo, "update-ref", f"refs/heads/{branch}", new, *([old] if old else []))
+    return new
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.editions", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     student.add_argument("out", nargs="?", default=None, help="output folder (default: student/)")
     learner = sub.add_parser("learner", help="add new notebooks to the learner's own copy; overwrite nothing")
     learner.add_argument("out", nargs="?", default=None, help=f"the learner's folder (default: {LEARNER_DIR}/)")
+    branch = sub.add_parser("branch", help="commit the student edition to the branch hub links pull")
+    branch.add_argument("name", nargs="?", default="student", help="the branch (default: student)")
+    branch.add_argument("--source", default="HEAD", help="the course to make it from (default: HEAD)")
     check = sub.add_parser("check", help="check every notebook's exercises follow the rules")
     check.add_argument("notebooks", nargs="*", help="notebooks (default: all in notebooks/)")
     args = parser.parse_args(argv)
@@ -291,6 +344,15 @@ def main(argv: list[str] | None = None) -> int:
         problems = [p for path in paths for p in check_notebook(path)]
         print("\n".join(problems) if problems else f"editions: {len(paths)} notebooks, exercises in order.")
         return 1 if problems else 0
+    if args.command == "branch":
+        try:
+            new = commit_student_branch(branch=args.name, source=args.source)
+        except ValueError as err:
+            print(f"editions: {err}", file=sys.stderr)
+            return 1
+        print(f"editions: branch {args.name} " + (f"is now {new[:12]}, the student edition of {args.source}; "
+              f"publish it with: git push origin {args.name}" if new else "already holds this student edition."))
+        return 0
     if args.command == "learner":
         try:
             lines = update_learner_copy(args.out)

@@ -39,9 +39,11 @@ COLAB_TAG = "colab-setup"
 CONFIG = ("# publish:start", "# publish:end")
 # The notebook the README's badges open: the tour, in the instructor edition (Colab, from GitHub) ...
 FIRST_NOTEBOOK = "notebooks/00_setup_and_tour.ipynb"
-# ... and in the learner's own copy, my-notebooks/ (the student edition): Binder's postBuild creates it,
-# and on a hub the branch [tool.course.publish] student_branch carries it (docs/instructors.md).
+# ... and in the learner's own copy, my-notebooks/ (the student edition), which Binder's postBuild creates.
+# On a hub, the branch [tool.course.publish] student_branch carries the student edition as its notebooks/
+# (``python -m tools.editions branch`` makes it; docs/instructors.md).
 LEARNER_NOTEBOOK = "my-notebooks/00_setup_and_tour.ipynb"
+EDITIONS = ("student", "instructor")
 _GITHUB = re.compile(r"https://github\.com/(?P<org>[\w.-]+)/(?P<name>[\w.-]+?)/?$")
 
 
@@ -55,7 +57,7 @@ class Publish:
     colab: str
     jupyterhub: str
     site: str  # the built book ([project.urls] Documentation)
-    student_branch: str = "student"  # the branch with the student edition in my-notebooks/ (hub links)
+    student_branch: str = "student"  # the branch whose notebooks/ is the student edition (hub links)
 
     @property
     def org_name(self) -> str:
@@ -73,12 +75,21 @@ class Publish:
         """Colab link that opens the notebook at ``path`` from GitHub."""
         return f"{self.colab}/github/{self.org_name}/blob/{self.branch}/{path}"
 
-    def jupyterhub_url(self, path: str = LEARNER_NOTEBOOK, branch: str | None = None) -> str:
-        """nbgitpuller link: clone (or update, keeping the learner's edits) ``branch`` (default: the student
-        branch) on the hub, then open ``path`` in JupyterLab."""
+    def jupyterhub_url(self, path: str = FIRST_NOTEBOOK, edition: str = "student") -> str:
+        """nbgitpuller link: clone (or update, keeping the learner's edits) one edition on the hub, then
+        open ``path`` in JupyterLab.
+
+        The student edition is the branch ``student_branch`` (its ``notebooks/`` hold the stubs), the
+        instructor edition ``branch``. Each clones into its own folder (``targetpath``: ``<name>-student``
+        or ``<name>``), so the two never share a clone and the link's ``urlpath`` names the real folder
+        (nbgitpuller's default would be the repository URL's last part, ``<name>.git`` for a ``.git`` URL).
+        """
+        if edition not in EDITIONS:
+            raise ValueError(f"edition must be one of {EDITIONS}; got {edition!r}.")
         name = self.org_name.split("/")[1]
+        target, branch = (f"{name}-student", self.student_branch) if edition == "student" else (name, self.branch)
         return (f"{self.jupyterhub}/hub/user-redirect/git-pull?repo={quote(self.repository, safe='')}"
-                f"&urlpath={quote(f'lab/tree/{name}/{path}', safe='')}&branch={branch or self.student_branch}")
+                f"&branch={branch}&targetpath={target}&urlpath={quote(f'lab/tree/{target}/{path}', safe='')}")
 
 
 def publish(pyproject: Path | str | None = None) -> Publish:
