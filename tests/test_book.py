@@ -16,9 +16,7 @@ import os
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
@@ -130,18 +128,6 @@ def small_site(tmp_path_factory) -> Path:
     return root / "_build" / "html"
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        for name in ("href", "src"):
-            if attrs.get(name) and tag in ("a", "link", "img", "script"):
-                self.links.append(attrs[name])
-
-
 def _pages(site: Path) -> list[Path]:
     return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
 
@@ -149,17 +135,7 @@ def _pages(site: Path) -> list[Path]:
 @needs_jupyter_book
 @pytest.mark.slow
 def test_every_internal_link_resolves(small_site):
-    broken = []
-    for page in _pages(small_site):
-        parser = _Links()
-        parser.feed(page.read_text(encoding="utf-8"))
-        for link in parser.links:
-            parts = urlsplit(link)
-            if parts.scheme or parts.netloc or not parts.path:
-                continue  # external, or an anchor on the same page
-            if not (page.parent / unquote(parts.path)).resolve().exists():
-                broken.append(f"{page.relative_to(small_site)} -> {link}")
-    assert not broken, "links to nothing:\n" + "\n".join(broken)
+    assert book.check_site(small_site) == []  # links, figures and launch buttons (make book runs it too)
     first = (small_site / "notebooks" / "01_figures.html").read_text()
     assert 'href="02_text.html"' in first, "the notebook's .ipynb link was not rewritten to the page"
     assert 'href="notebooks/01_figures.html"' in (small_site / "intro.html").read_text()
@@ -205,6 +181,33 @@ def test_search_and_table_of_contents(small_site):
     intro = (small_site / "intro.html").read_text()
     nav = intro[intro.index("bd-sidebar"):]
     assert 'href="notebooks/01_figures.html"' in nav and 'href="notebooks/02_text.html"' in nav
+
+
+@needs_jupyter_book
+@pytest.mark.slow
+def test_site_check_finds_each_problem(small_site, tmp_path):
+    """check_site can fail: a dead link, a lost image, a figure drawn but not rendered, a missing button."""
+    import shutil
+
+    site = tmp_path / "_build" / "html"
+    shutil.copytree(small_site, site)
+    shutil.copytree(small_site.parent / "jupyter_execute", site.parent / "jupyter_execute")
+    page = site / "notebooks" / "01_figures.html"
+    text = page.read_text()
+    binder = publish().binder_url("notebooks/01_figures.ipynb")
+    first_image = re.search(r'<img[^>]*src="([^"]*_images/[^"]+)"', text).group(1)
+    page.write_text(text.replace('href="02_text.html"', 'href="02_gone.html"', 1).replace(f'href="{binder}', 'href="x', 1)
+                    .replace(f'src="{first_image}"', 'src="data:,"', 1))
+    executed = site.parent / "jupyter_execute" / "notebooks" / "02_text.ipynb"
+    nb = json.loads(executed.read_text())
+    nb["cells"][-1]["outputs"] = [{"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                                   "data": {"text/plain": "<Figure size 640x480 with 1 Axes>"}}]
+    executed.write_text(json.dumps(nb))
+    problems = "\n".join(book.check_site(site))
+    assert "notebooks/01_figures.html: link to nothing: 02_gone.html" in problems
+    assert "notebooks/01_figures.ipynb: 2 figures in the notebook, 1 images on its page" in problems
+    assert "notebooks/01_figures.ipynb: no Binder launch button" in problems
+    assert "notebooks/02_text.ipynb: cell" in problems and "was not rendered (<Figure size 640x480 with 1 Axes>)" in problems
 
 
 @needs_jupyter_book

@@ -20,7 +20,10 @@ This wrapper adds what the course needs and Jupyter Book does not do itself:
   line per failed notebook naming the notebook, the cell and the error
   (Jupyter Book itself only warns and renders the page without outputs);
 * each notebook page says in which profile and in how many seconds it ran
-  (``tools/course_book.py``), and ``book.json`` in the site records it.
+  (``tools/course_book.py``), and ``book.json`` in the site records it;
+* the finished site is checked (:func:`check_site`): every internal link resolves, every figure a
+  notebook drew is an image on its page, and every notebook page has its Binder, Colab and JupyterHub
+  buttons; ``make book`` fails with one line per problem.
 
 ``python -m tools.book [--path ROOT] [--out FOLDER]``; ``make book`` calls it.
 """
@@ -35,7 +38,9 @@ import shutil
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFEST = "book.json"
@@ -87,6 +92,79 @@ def describe_failure(source_path: Path, report: str, name: str | None = None) ->
     return f"{name or source_path.name}, {where}: {summary}"
 
 
+class _Links(HTMLParser):
+    """Every ``href``/``src`` of a page's links, images and scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for name in ("href", "src"):
+            if attrs.get(name) and tag in ("a", "link", "img", "script"):
+                self.links.append(attrs[name])
+
+
+# What a notebook cell shows when a figure was drawn but not rendered (a non-inline backend, e.g. Agg).
+_UNRENDERED = re.compile(r"^<Figure size [^>]*>$")
+
+
+def check_site(html: Path | str) -> list[str]:
+    """Problems of the built site in ``html`` (``_build/html``): one line each; ``[]`` when there are none.
+
+    * an internal link or image (``href``/``src`` without a scheme) that points at no file;
+    * a notebook page with fewer images than its executed notebook has figure outputs, a figure whose
+      image file is missing or empty, or a cell that printed ``<Figure size ...>`` (drawn, not rendered);
+    * a notebook page without its Binder, Colab or JupyterHub launch button (addresses from
+      ``tools.publish``).
+    """
+    from tools.publish import publish
+
+    html = Path(html)
+    problems: list[str] = []
+    for page in sorted(p for p in html.rglob("*.html") if "_static" not in p.parts):
+        parser = _Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for link in parser.links:
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc or not parts.path:
+                continue  # external, or an anchor on the same page
+            if not (page.parent / unquote(parts.path)).resolve().exists():
+                problems.append(f"{page.relative_to(html)}: link to nothing: {link}")
+    p = publish()
+    executed_dir = html.parent / "jupyter_execute"
+    for executed in sorted(executed_dir.rglob("*.ipynb")):
+        rel = executed.relative_to(executed_dir)
+        page = html / rel.with_suffix(".html")
+        if not page.exists():
+            problems.append(f"{rel}: executed, but no page {page.relative_to(html)}")
+            continue
+        nb = json.loads(executed.read_text(encoding="utf-8"))
+        figures = 0
+        for index, cell in enumerate(nb["cells"]):
+            for output in cell.get("outputs", []) if cell["cell_type"] == "code" else []:
+                data = output.get("data", {})
+                figures += "image/png" in data or "image/svg+xml" in data
+                text = "".join(data.get("text/plain", "")) if "image/png" not in data else ""
+                if _UNRENDERED.match(text.strip()):
+                    problems.append(f"{rel}: cell {index + 1} drew a figure that was not rendered ({text.strip()})")
+        text = page.read_text(encoding="utf-8")
+        images = re.findall(r'<img[^>]*src="([^"]*_images/[^"]+)"', text)
+        if len(images) < figures:
+            problems.append(f"{rel}: {figures} figures in the notebook, {len(images)} images on its page")
+        for src in images:
+            target = (page.parent / unquote(src)).resolve()
+            if target.exists() and target.stat().st_size < 500:
+                problems.append(f"{rel}: image {src} is {target.stat().st_size} bytes")
+        source = rel.as_posix()
+        for button, url in (("Binder", p.binder_url(source)), ("Colab", p.colab_url(source)),
+                            ("JupyterHub", f"{p.jupyterhub}/hub/user-redirect/git-pull?repo=")):
+            if f'href="{url}' not in text:
+                problems.append(f"{rel}: no {button} launch button ({url})")
+    return problems
+
+
 def build(path: Path | str = REPO, output: Path | str | None = None, *, quiet: bool = False) -> dict:
     """Build the book at ``path`` into ``<output>/_build/html`` (default ``<path>/_build/html``); return book.json.
 
@@ -117,6 +195,9 @@ def build(path: Path | str = REPO, output: Path | str | None = None, *, quiet: b
         raise BookError(f"the book is not complete: {len(failures)} notebook(s) failed.\n" + "\n".join(failures))
     if result.returncode != 0:
         raise BookError(f"jupyter-book build exited with {result.returncode}; see its log above.")
+    problems = check_site(html)
+    if problems:
+        raise BookError(f"the site has {len(problems)} problem(s):\n" + "\n".join(problems))
     return manifest
 
 
