@@ -2,7 +2,8 @@
 06 (deep ReLU), 07 (SELU) and 08 (orthogonal).
 
 Each asks for a number the learner finds with :mod:`course_utils.meanfield`, :mod:`scipy.optimize` or the
-mean-field prediction, and names the usual wrong answer::
+mean-field prediction, and names the usual wrong answer. A checker takes the number, or a function that
+returns it (called with the exercise's bias variance ``sigma_b2`` where it has one)::
 
     from course_utils.exercises import criticality
     criticality.check_critical_sigma_w2(my_sigma_w2)
@@ -58,10 +59,7 @@ def _chi_at_unit_variance_root() -> float:
 
 @checker("critical weight variance of a tanh network")
 def check_critical_sigma_w2(sigma_w2: Any) -> tuple[bool, str]:
-    """Check the ``sigma_w^2`` at which tanh with ``sigma_b^2 = 0.1`` has ``chi_1 = 1`` (to 0.5%).
-
-    ``sigma_w2``: the number, or a function of ``sigma_b2`` returning it (called with 0.1).
-    """
+    """Check the ``sigma_w^2`` at which tanh with ``sigma_b^2 = 0.1`` has ``chi_1 = 1`` (to 0.5%)."""
     got = _answer(sigma_w2, "your sigma_w2", CRITICAL_SIGMA_B2)
     if isinstance(got, str):
         return fail(got)
@@ -136,10 +134,7 @@ def check_selu_constants(constants: Any) -> tuple[bool, str]:
 
 @checker("critical gain of orthogonal tanh weights")
 def check_orthogonal_critical_gain(gain: Any) -> tuple[bool, str]:
-    """Check the gain ``sigma_w`` of orthogonal weights that makes tanh with ``sigma_b^2 = 0.05`` critical (0.5%).
-
-    ``gain``: the number, or a function of ``sigma_b2`` returning it (called with 0.05).
-    """
+    """Check the gain ``sigma_w`` of orthogonal weights that makes tanh with ``sigma_b^2 = 0.05`` critical (0.5%)."""
     got = _answer(gain, "your gain", ORTHOGONAL_SIGMA_B2)
     if isinstance(got, str):
         return fail(got)
