@@ -33,19 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from . import config, frameworks
-from .training import (
-    ADAM_EPSILON,
-    ADAMW_WEIGHT_DECAY,
-    KERAS_STEPS_PER_EXECUTION,
-    MOMENTUM,
-    RMSPROP_RHO,
-    VAL_BATCH_SIZE,
-    History,
-    _Bar,
-    _Data,
-    _grad_groups,
-)
+from . import config, frameworks, training
+from .training import History, _Bar, _Data, _grad_groups
 
 __all__ = ["ends_with_softmax", "fused_adam_classes", "output_shape", "predict", "run", "settings", "weight_params"]
 
@@ -73,8 +62,8 @@ def settings(model: Any, x: np.ndarray, batch_size: int, steps: int, steps_per_e
              threads: int | None) -> dict[str, Any]:
     """This run's framework settings for ``History.config``: TensorFlow's thread pool is fixed when it
     starts (``COURSE_THREADS``), and a graph call runs a block of steps."""
-    return {"threads": config.n_threads(), "steps_per_execution": min(steps, steps_per_execution or
-                                                                      KERAS_STEPS_PER_EXECUTION)}
+    return {"threads": config.n_threads(),
+            "steps_per_execution": min(steps, steps_per_execution or training.KERAS_STEPS_PER_EXECUTION)}
 
 
 def predict(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -86,10 +75,11 @@ def _keras_optimizer(keras: Any, name: str, lr: float, lr_multipliers: list[tupl
     fused = fused_adam_classes(keras)
     made = {
         "sgd": lambda: opt.SGD(learning_rate=lr),
-        "momentum": lambda: opt.SGD(learning_rate=lr, momentum=MOMENTUM),
-        "adam": lambda: fused.Adam(learning_rate=lr, epsilon=ADAM_EPSILON),
-        "adamw": lambda: fused.AdamW(learning_rate=lr, epsilon=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY),
-        "rmsprop": lambda: opt.RMSprop(learning_rate=lr, rho=RMSPROP_RHO),
+        "momentum": lambda: opt.SGD(learning_rate=lr, momentum=training.MOMENTUM),
+        "adam": lambda: fused.Adam(learning_rate=lr, epsilon=training.ADAM_EPSILON),
+        "adamw": lambda: fused.AdamW(learning_rate=lr, epsilon=training.ADAM_EPSILON,
+                                     weight_decay=training.ADAMW_WEIGHT_DECAY),
+        "rmsprop": lambda: opt.RMSprop(learning_rate=lr, rho=training.RMSPROP_RHO),
     }[name]()
     if lr_multipliers:
         _scale_learning_rates(made, lr_multipliers)
@@ -298,7 +288,7 @@ def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, reco
     val = (d.x_val, d.y_val) if d.x_val is not None else None
     try:
         out = model.fit(d.x, d.y, batch_size=cfg["batch_size"], epochs=cfg["epochs"], verbose=0, shuffle=True,
-                        validation_data=val, validation_batch_size=VAL_BATCH_SIZE,
+                        validation_data=val, validation_batch_size=training.VAL_BATCH_SIZE,
                         callbacks=_keras_callbacks(keras, hist, bar, cfg["steps_per_epoch"], recorder))
     finally:
         if recorder is not None:

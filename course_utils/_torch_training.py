@@ -13,21 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from . import config, frameworks
-from .training import (
-    _BAR_UPDATES_PER_EPOCH,
-    ADAM_EPSILON,
-    ADAMW_WEIGHT_DECAY,
-    MOMENTUM,
-    RMSPROP_RHO,
-    VAL_BATCH_SIZE,
-    History,
-    _Bar,
-    _Data,
-    _fmt_shape,
-    _grad_groups,
-    torch_threads_for,
-)
+from . import config, frameworks, training
+from .training import History, _Bar, _Data, _fmt_shape, _grad_groups, torch_threads_for
 
 __all__ = ["ends_with_softmax", "optimizer", "output_shape", "predict", "run", "settings", "weight_params"]
 
@@ -89,10 +76,11 @@ def optimizer(torch: Any, name: str, params: list[Any], lr: float,
     fused = {"fused": True}
     return {
         "sgd": lambda: optim.SGD(params, lr=lr, **fused),
-        "momentum": lambda: optim.SGD(params, lr=lr, momentum=MOMENTUM, **fused),
-        "adam": lambda: optim.Adam(params, lr=lr, eps=ADAM_EPSILON, **fused),
-        "adamw": lambda: optim.AdamW(params, lr=lr, eps=ADAM_EPSILON, weight_decay=ADAMW_WEIGHT_DECAY, **fused),
-        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=RMSPROP_RHO, foreach=True),
+        "momentum": lambda: optim.SGD(params, lr=lr, momentum=training.MOMENTUM, **fused),
+        "adam": lambda: optim.Adam(params, lr=lr, eps=training.ADAM_EPSILON, **fused),
+        "adamw": lambda: optim.AdamW(params, lr=lr, eps=training.ADAM_EPSILON, weight_decay=training.ADAMW_WEIGHT_DECAY,
+                                     **fused),
+        "rmsprop": lambda: optim.RMSprop(params, lr=lr, alpha=training.RMSPROP_RHO, foreach=True),
     }[name]()
 
 
@@ -110,8 +98,8 @@ def _evaluate(torch: Any, model: Any, X: Any, Y: Any, loss_fn: Any, classify: bo
     total = torch.zeros((), dtype=torch.float64)
     correct = torch.zeros((), dtype=torch.int64)
     with frameworks.eval_mode(model), torch.inference_mode():
-        for start in range(0, len(X), VAL_BATCH_SIZE):
-            xb, yb = X[start:start + VAL_BATCH_SIZE], Y[start:start + VAL_BATCH_SIZE]
+        for start in range(0, len(X), training.VAL_BATCH_SIZE):
+            xb, yb = X[start:start + training.VAL_BATCH_SIZE], Y[start:start + training.VAL_BATCH_SIZE]
             out = model(xb)
             total += loss_fn(out, yb).double() * len(xb)
             if classify:
@@ -158,7 +146,7 @@ def _loop(torch: Any, model: Any, d: _Data, hist: History, bar: _Bar, record_ste
     group_params = [p for _, ps in groups for p in ps]
     group_sizes = [len(ps) for _, ps in groups]
     n, bs, steps = len(X), cfg["batch_size"], cfg["steps_per_epoch"]
-    bar_every = max(1, steps // _BAR_UPDATES_PER_EPOCH)
+    bar_every = max(1, steps // training._BAR_UPDATES_PER_EPOCH)
     step_loss: list[float] = []
     grad_norms: dict[str, list[float]] = {name: [] for name, _ in groups}
     model.train()

@@ -116,6 +116,12 @@ def _init(argument: str, value: Any) -> Any:
         raise ValueError(f"{argument}: {err}") from None
 
 
+def _inits(init: Any, bias_init: Any, output_init: Any) -> tuple[Any, Any, Any]:
+    """A builder's hidden-kernel, bias and output-kernel Initializers; ``output_init=None`` means ``init``."""
+    w_init = _init("init", init)
+    return w_init, _init("bias_init", bias_init), w_init if output_init is None else _init("output_init", output_init)
+
+
 def _sizes(argument: str, hidden: Any, depth: int | None) -> list[int]:
     """Hidden layer widths from an int (one layer, or ``depth`` layers) or a list of ints."""
     if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
@@ -513,8 +519,7 @@ def build_mlp(
                                                                  OUTPUT_ACTIVATIONS)
     dropout = check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
     n_classes = check_int("n_classes", n_classes, low=1)
-    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
-    o_init = w_init if output_init is None else _init("output_init", output_init)
+    w_init, b_init, o_init = _inits(init, bias_init, output_init)
     seed = _seed(seed)
     widths = [input_dim, *sizes]
     spec = [LayerSpec("input", "input", (input_dim,)),
@@ -563,8 +568,7 @@ def build_cnn(
     dense_sizes = _sizes("dense", list(dense), None)
     dropout = check_number("dropout", dropout, low=0.0, high=1.0, high_inclusive=False)
     n_classes = check_int("n_classes", n_classes, low=1)
-    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
-    o_init = w_init if output_init is None else _init("output_init", output_init)
+    w_init, b_init, o_init = _inits(init, bias_init, output_init)
     seed = _seed(seed)
     h, w = shape[0], shape[1]
     in_ch = shape[2] if len(shape) == 3 else 1
@@ -715,8 +719,7 @@ def build_residual_mlp(
     branch_depth = check_int("branch_depth", branch_depth, low=1)
     act = _activation("activation", activation)
     n_classes = check_int("n_classes", n_classes, low=1)
-    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
-    o_init = w_init if output_init is None else _init("output_init", output_init)
+    w_init, b_init, o_init = _inits(init, bias_init, output_init)
     if not isinstance(zero_branch_output, bool):
         raise TypeError(f"zero_branch_output must be True or False; got {zero_branch_output!r}.")
     zeros = _init("zeros", "zeros")
@@ -855,8 +858,7 @@ def build_bayesian_mlp(
     sizes = _sizes("hidden", hidden, depth)
     act = _activation("activation", activation)
     n_classes = check_int("n_classes", n_classes, low=1)
-    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
-    o_init = w_init if output_init is None else _init("output_init", output_init)
+    w_init, b_init, o_init = _inits(init, bias_init, output_init)
     seed = _seed(seed)
     options = (("target_sigma", target_sigma), ("prior_sigma", prior_sigma), ("kl_weight", kl_weight))
     widths = [input_dim, *sizes]
@@ -955,8 +957,7 @@ def build_plain_cnn(
     k = check_int("kernel_size", kernel_size, low=1)
     act = _activation("activation", activation)
     n_classes = check_int("n_classes", n_classes, low=1)
-    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
-    o_init = w_init if output_init is None else _init("output_init", output_init)
+    w_init, b_init, o_init = _inits(init, bias_init, output_init)
     seed = _seed(seed)
     pools = sorted({1, max(1, depth // 2)}) if pool_after is None else sorted(set(pool_after))
     for p in pools:
@@ -1135,9 +1136,8 @@ def build_deep_residual_mlp(
         raise ValueError("remedy='fixup' is an initialization for networks WITHOUT normalization (Zhang et al. "
                          "2019); use remedy='zero' (zero last normalization scale) with norm=" f"{norm!r}.")
     n_classes = check_int("n_classes", n_classes, low=1)
-    w_init, b_init = _init("init", init), _init("bias_init", bias_init)
+    w_init, b_init, o_init = _inits(init, bias_init, output_init)
     zeros = _init("zeros", "zeros")
-    o_init = w_init if output_init is None else _init("output_init", output_init)
     out_b_init = b_init
     if remedy == "fixup":
         o_init = out_b_init = zeros

@@ -5,7 +5,8 @@ hidden global). Its checker calls that function on a few cases, compares with
 the course's reference, and prints *why* an answer is off ("your std is 0.05;
 for fan_in=784 He gives 0.0505 -- did you use fan_out?"). A checker never
 crashes the kernel: a stub that still raises ``NotImplementedError``, or any
-exception from the learner's code, becomes a message.
+exception from the learner's code, becomes a message. The checkers need only
+NumPy: no module of this package imports TensorFlow or PyTorch.
 
 Checkers live in topic modules (``course_utils.exercises.variance`` ...), each
 written with the :func:`checker` decorator::

@@ -6,8 +6,6 @@
   (test, advice) for the known wrong answers, the first row that fits gives the advice;
 * :func:`generator_advice` checks that a function drawing random weights draws them
   from the generator it is given.
-
-Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 06 (deep ReLU), 07 (SELU) and 08 (orthogonal).
 
 Each asks for a number the learner finds with :mod:`course_utils.meanfield`, :mod:`scipy.optimize` or the
-mean-field prediction, and names the usual wrong answer::
+mean-field prediction, and names the usual wrong answer. A checker takes the number, or a function that
+returns it (called with the exercise's bias variance ``sigma_b2`` where it has one)::
 
     from course_utils.exercises import criticality
     criticality.check_critical_sigma_w2(my_sigma_w2)
@@ -45,6 +46,12 @@ ORTHOGONAL_SIGMA_B2 = 0.05
 _TANH_GAIN = 5.0 / 3.0  # PyTorch's calculate_gain("tanh")
 
 
+def _answer(value: Any, what: str, *args: Any) -> float | str:
+    """The learner's number: ``value``, or what ``value(*args)`` returns when it is a function (a stub's
+    ``NotImplementedError`` passes through, so the checker reads it as "not done"); a string says why it is not one."""
+    return number(value(*args) if callable(value) else value, what)
+
+
 def _chi_at_unit_variance_root() -> float:
     """The sigma_w^2 that makes sigma_w^2 E[tanh'(z)^2] = 1 at q = 1 instead of at q*: a common slip."""
     return 1.0 / meanfield.expect_gauss(lambda u: (1.0 - np.tanh(u) ** 2) ** 2, 1.0)
@@ -52,13 +59,8 @@ def _chi_at_unit_variance_root() -> float:
 
 @checker("critical weight variance of a tanh network")
 def check_critical_sigma_w2(sigma_w2: Any) -> tuple[bool, str]:
-    """Check the ``sigma_w^2`` at which tanh with ``sigma_b^2 = 0.1`` has ``chi_1 = 1`` (to 0.5%).
-
-    ``sigma_w2``: the number, or a function of ``sigma_b2`` returning it (called with 0.1).
-    """
-    if callable(sigma_w2):
-        sigma_w2 = sigma_w2(CRITICAL_SIGMA_B2)
-    got = number(sigma_w2, "your sigma_w2")
+    """Check the ``sigma_w^2`` at which tanh with ``sigma_b^2 = 0.1`` has ``chi_1 = 1`` (to 0.5%)."""
+    got = _answer(sigma_w2, "your sigma_w2", CRITICAL_SIGMA_B2)
     if isinstance(got, str):
         return fail(got)
     expected = meanfield.critical_sigma_w2("tanh", CRITICAL_SIGMA_B2)
@@ -132,13 +134,8 @@ def check_selu_constants(constants: Any) -> tuple[bool, str]:
 
 @checker("critical gain of orthogonal tanh weights")
 def check_orthogonal_critical_gain(gain: Any) -> tuple[bool, str]:
-    """Check the gain ``sigma_w`` of orthogonal weights that makes tanh with ``sigma_b^2 = 0.05`` critical (0.5%).
-
-    ``gain``: the number, or a function of ``sigma_b2`` returning it (called with 0.05).
-    """
-    if callable(gain):
-        gain = gain(ORTHOGONAL_SIGMA_B2)
-    got = number(gain, "your gain")
+    """Check the gain ``sigma_w`` of orthogonal weights that makes tanh with ``sigma_b^2 = 0.05`` critical (0.5%)."""
+    got = _answer(gain, "your gain", ORTHOGONAL_SIGMA_B2)
     if isinstance(got, str):
         return fail(got)
     expected = math.sqrt(meanfield.critical_sigma_w2("tanh", ORTHOGONAL_SIGMA_B2))
@@ -202,9 +199,7 @@ def check_deep_tanh_gain(gain: Any) -> tuple[bool, str]:
     ReLU's sqrt(2), exactly 1 (the boundary for zero biases, where the signal still fades
     polynomially), anything below 1 (ordered: exponential decay), too far above 1 (chaotic).
     """
-    if callable(gain):  # a function returning the gain: a stub's NotImplementedError reads as "not done"
-        gain = gain()
-    g = number(gain, "your gain")
+    g = _answer(gain, "your gain")
     if isinstance(g, str):
         return fail(g)
     if g <= 0:
@@ -245,9 +240,7 @@ def check_relu_correlation(answer: Any) -> tuple[bool, str]:
     correlation E[relu(u) relu(v)] / E[relu(u)^2] = E[relu(u)]^2 / (1/2) = (1/(2 pi)) / (1/2). Mistakes named:
     0 (independence survives), 1/(2 pi) (not normalised), 1/2 (half the units active), 2/pi, 1/sqrt(2 pi).
     """
-    if callable(answer):
-        answer = answer()
-    c = number(answer, "your correlation")
+    c = _answer(answer, "your correlation")
     if isinstance(c, str):
         return fail(c)
     expected = RELU_CORRELATION_OF_ORTHOGONAL

@@ -7,9 +7,6 @@
 * :func:`check_forget_half_life` -- how many steps an LSTM's cell state keeps half
   of its content when the forget gate sits at ``sigmoid(bias)`` (Keras's
   ``unit_forget_bias``, Jozefowicz et al. 2015).
-
-Each checker calls the learner's function on a few cases and names the usual
-mistake behind a wrong answer. Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

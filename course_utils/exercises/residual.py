@@ -8,7 +8,6 @@
   over ``B`` blocks whose branches each add ``gain`` times what they read.
 
 Each names the usual wrong answers (a mistake table, as in :mod:`.variance_scaling`).
-Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@
 * :func:`check_uniform_limit` -- the bound ``a`` of ``U(-a, a)`` with a given std;
 * :func:`check_chi_1` -- ``chi_1 = n std^2 E[tanh'(z)^2]`` at the fixed point ``q*``: the mean square
   slope, not the squared mean (Poole et al. 2016; Schoenholz et al. 2017).
-
-Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

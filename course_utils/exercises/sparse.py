@@ -6,9 +6,6 @@
   gets, on average, from ``torch.nn.init.sparse_`` (zeros counted per *column*);
 * :func:`check_csr_bytes` -- the memory of a weight matrix stored in PyTorch's sparse
   CSR format, to set against the dense matrix every framework trains.
-
-Each checker calls the learner's function on a few cases and names the usual
-mistake behind a wrong answer. Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ NumPy reference written here, and says *why* an answer is off:
 * :func:`check_initial_loss` -- the cross-entropy of a classifier whose last layer starts at zero;
 * :func:`check_escapes` -- which stacks of zero and random ReLU or tanh layers can ever leave their start
   (two zero tanh layers cannot).
-
-Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

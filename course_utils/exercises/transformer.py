@@ -6,7 +6,6 @@
   when the query and key weights have std ``sigma``: ``d_model * sigma**2``.
 
 Each names the usual wrong answers (a mistake table, as in :mod:`.variance_scaling`).
-Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

@@ -6,9 +6,6 @@
   ``sqrt(Var(mu) + sigma^2)``;
 * :func:`check_gaussian_kl` -- the closed-form ``KL(N(mu, sigma^2) || N(0, sigma_p^2))``
   per weight, the price the ELBO charges for moving the posterior away from the prior.
-
-Each checker calls the learner's function on a few cases and names the usual
-mistake behind a wrong answer. Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@
   under muP? -- and names the usual mistake behind a wrong entry;
 * :func:`check_extrapolate_lr` calls ``extrapolate_lr(lr_narrow, lr_wide, narrow, wide, target)``:
   the best rate at a width nobody tried, from a power law through two measured best rates.
-
-Nothing here imports TensorFlow or PyTorch.
 """
 
 from __future__ import annotations
