@@ -722,47 +722,8 @@ def build_residual_mlp(
     w_init, b_init, o_init = _inits(init, bias_init, output_init)
     if not isinstance(zero_branch_output, bool):
         raise TypeError(f"zero_branch_output must be True or False; got {zero_branch_output!r}.")
-    zeros = _init("zeros", "zeros")
-    out_init = zeros if zero_branch_output else w_init
-    out_bias = zeros if zero_branch_output else b_init
-    seed = _seed(seed)
-
-    if fw == "keras":
-        keras = frameworks.keras()
-        L = keras.layers
-        config.set_seed(seed)
-        x = keras.Input((input_dim,), name="input")
-        h = activations.keras_layer(act, "stem_act")(_keras_dense(width, w_init, b_init, seed, 1, "stem")(x))
-        i = 2
-        for b in range(1, n_blocks + 1):
-            z = h
-            for j in range(1, branch_depth):
-                z = _keras_dense(width, w_init, b_init, seed, i, f"block_{b}_dense_{j}")(z)
-                z = activations.keras_layer(act, f"block_{b}_act_{j}")(z)
-                i += 1
-            z = _keras_dense(width, out_init, out_bias, seed, i, f"block_{b}_out")(z)
-            i += 1
-            h = L.Add(name=f"block_{b}_add")([h, z])
-        out = _keras_dense(n_classes, o_init, b_init, seed, 0, "output")(activations.keras_layer(act, "head_act")(h))
-        return keras.Model(x, out, name="residual_mlp")
-
-    torch = frameworks.torch()
-    nn = torch.nn
-    config.set_seed(seed)
-    g = _torch_generator(seed)
-    layout: list[tuple[str, Any]] = [
-        ("stem", _torch_init_linear(nn.Linear(input_dim, width), w_init, b_init, g)),
-        ("stem_act", activations.torch_module(act)),
-    ]
-    for b in range(1, n_blocks + 1):
-        for j in range(1, branch_depth):
-            layout += [(f"block_{b}_dense_{j}", _torch_init_linear(nn.Linear(width, width), w_init, b_init, g)),
-                       (f"block_{b}_act_{j}", activations.torch_module(act))]
-        layout.append((f"block_{b}_out", _torch_init_linear(nn.Linear(width, width), out_init, out_bias, g)))
-    layout += [("head_act", activations.torch_module(act)),
-               ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, b_init, g))]
-    model = _residual_torch_classes().ResidualMLP(layout, n_blocks, branch_depth)
-    return _finish_torch(model, (input_dim,))
+    return _residual_net(fw, input_dim, width, n_blocks, branch_depth, act, n_classes, w_init, b_init, o_init, b_init,
+                         _seed(seed), zero_last_dense=zero_branch_output, name="residual_mlp", torch_add=False)
 
 
 # ------------------------------------------------------------------ Bayes by Backprop
@@ -1145,8 +1106,27 @@ def build_deep_residual_mlp(
     zero_last_gamma = remedy == "zero" and norm != "none"
     scale_value = {"skipinit": 0.0, "fixup": 1.0}.get(remedy)
     inner = fixup_scale(n_blocks, branch_depth) if remedy == "fixup" else 1.0
-    seed = _seed(seed)
+    return _residual_net(fw, input_dim, width, n_blocks, branch_depth, act, n_classes, w_init, b_init, o_init,
+                         out_b_init, _seed(seed), zero_last_dense=zero_last_dense, zero_last_gamma=zero_last_gamma,
+                         norm=norm, scale_value=scale_value, inner=inner, name="deep_residual_mlp")
 
+
+def _residual_net(fw: str, input_dim: int, width: int, n_blocks: int, branch_depth: int, act: str, n_classes: int,
+                  w_init: Any, b_init: Any, o_init: Any, out_b_init: Any, seed: int, *, zero_last_dense: bool,
+                  zero_last_gamma: bool = False, norm: str = "none", scale_value: float | None = None,
+                  inner: float = 1.0, name: str, torch_add: bool = True) -> Any:
+    """The residual MLP of both builders (validated arguments), drawn in one order in both frameworks:
+    ``stem``, then each block's dense layers, then ``output``.
+
+    ``zero_last_dense``: each branch's last dense layer (kernel and bias) starts at zero;
+    ``zero_last_gamma``: its last normalization scale does; ``scale_value``: a learnable scalar
+    ``block_b_scale`` times the branch, starting there (None: no scalar); ``inner``: the branch's other
+    dense kernels are multiplied by it after the draw (Fixup). ``torch_add``: the block's sum is a module
+    ``block_b_add`` in PyTorch too (Keras always has its ``Add`` layer); ``build_residual_mlp``'s PyTorch
+    model has none, so its module list is what notebook 03 shows.
+    """
+    zeros = _init("zeros", "zeros")
+    last_w, last_b = (zeros, zeros) if zero_last_dense else (w_init, b_init)
     if fw == "keras":
         keras = frameworks.keras()
         L = keras.layers
@@ -1167,8 +1147,7 @@ def build_deep_residual_mlp(
             for j in range(1, branch_depth + 1):
                 last = j == branch_depth
                 if last:
-                    layer = _keras_dense(width, zeros if zero_last_dense else w_init,
-                                         zeros if zero_last_dense else b_init, seed, i, f"block_{b}_out")
+                    layer = _keras_dense(width, last_w, last_b, seed, i, f"block_{b}_out")
                 else:
                     layer = _keras_dense(width, w_init, b_init, seed, i, f"block_{b}_dense_{j}")
                     inner_layers.append(layer)
@@ -1181,8 +1160,9 @@ def build_deep_residual_mlp(
             if scale_value is not None:
                 z = _residual_keras_classes().BranchScale(scale_value, name=f"block_{b}_scale")(z)
             h = L.Add(name=f"block_{b}_add")([h, z])
-        out = _keras_dense(n_classes, o_init, out_b_init, seed, 0, "output")(activations.keras_layer(act, "head_act")(h))
-        model = keras.Model(x, out, name="deep_residual_mlp")
+        out = _keras_dense(n_classes, o_init, out_b_init, seed, 0, "output")(
+            activations.keras_layer(act, "head_act")(h))
+        model = keras.Model(x, out, name=name)
         if inner != 1.0:
             for layer in inner_layers:
                 layer.kernel.assign(layer.kernel * inner)
@@ -1209,9 +1189,7 @@ def build_deep_residual_mlp(
         for j in range(1, branch_depth + 1):
             last = j == branch_depth
             if last:
-                lin = _torch_init_linear(nn.Linear(width, width), zeros if zero_last_dense else w_init,
-                                         zeros if zero_last_dense else b_init, g)
-                layout.append((f"block_{b}_out", lin))
+                layout.append((f"block_{b}_out", _torch_init_linear(nn.Linear(width, width), last_w, last_b, g)))
             else:
                 lin = _torch_init_linear(nn.Linear(width, width), w_init, b_init, g)
                 if inner != 1.0:
@@ -1224,7 +1202,8 @@ def build_deep_residual_mlp(
                 layout.append((f"block_{b}_act_{j}", activations.torch_module(act)))
         if scale_value is not None:
             layout.append((f"block_{b}_scale", C.Scale(scale_value)))
-        layout.append((f"block_{b}_add", C.Add()))
+        if torch_add:
+            layout.append((f"block_{b}_add", C.Add()))
     layout += [("head_act", activations.torch_module(act)),
                ("output", _torch_init_linear(nn.Linear(width, n_classes), o_init, out_b_init, g))]
     model = C.ResidualMLP(layout, n_blocks, branch_depth)
