@@ -91,6 +91,23 @@ class DatasetSpec:
         return self.file("test", "labels").n_items
 
 
+# The IDX layout both datasets share (Fashion-MNIST is a drop-in replacement for MNIST, file for file):
+# split, kind, file name, number of items.
+IDX_LAYOUT = (
+    ("train", "images", "train-images-idx3-ubyte.gz", 60_000),
+    ("train", "labels", "train-labels-idx1-ubyte.gz", 60_000),
+    ("test", "images", "t10k-images-idx3-ubyte.gz", 10_000),
+    ("test", "labels", "t10k-labels-idx1-ubyte.gz", 10_000),
+)
+
+
+def _idx_files(*sums: tuple[dict[str, str], str | None]) -> tuple[FileSpec, ...]:
+    """The four files of :data:`IDX_LAYOUT`, given per file (sha256 of each known copy, sha256 of the
+    decompressed content or None)."""
+    return tuple(FileSpec(split, kind, name, n, sha256=sha256, content_sha256=content)
+                 for (split, kind, name, n), (sha256, content) in zip(IDX_LAYOUT, sums, strict=True))
+
+
 # -------------------------------------------------------------------- MNIST
 # File sums: TensorFlow Datasets' url_checksums/mnist.txt (the files on
 # storage.googleapis.com/cvdf-datasets/mnist/, byte-identical to LeCun's
@@ -100,41 +117,16 @@ class DatasetSpec:
 MNIST = DatasetSpec(
     name="mnist",
     title="MNIST handwritten digits (LeCun, Cortes and Burges)",
-    files=(
-        FileSpec(
-            "train",
-            "images",
-            "train-images-idx3-ubyte.gz",
-            60_000,
-            sha256={
-                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609": "as published (not checked here)",
-            },
-            content_sha256=None,  # unknown: the file is not available offline
-        ),
-        FileSpec(
-            "train",
-            "labels",
-            "train-labels-idx1-ubyte.gz",
-            60_000,
-            sha256={"3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c": "as published"},
-            content_sha256="65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        ),
-        FileSpec(
-            "test",
-            "images",
-            "t10k-images-idx3-ubyte.gz",
-            10_000,
-            sha256={"8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6": "as published"},
-            content_sha256="0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        ),
-        FileSpec(
-            "test",
-            "labels",
-            "t10k-labels-idx1-ubyte.gz",
-            10_000,
-            sha256={"f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6": "as published"},
-            content_sha256="ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        ),
+    files=_idx_files(
+        # train images: the content sum is unknown (the file is not available offline)
+        ({"440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609": "as published (not checked here)"},
+         None),
+        ({"3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c": "as published"},
+         "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+        ({"8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6": "as published"},
+         "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+        ({"f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6": "as published"},
+         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
     ),
     mirrors=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",  # PyTorch's mirror (torchvision's first choice)
@@ -161,51 +153,23 @@ MNIST = DatasetSpec(
 FASHION_MNIST = DatasetSpec(
     name="fashion_mnist",
     title="Fashion-MNIST article images (Xiao, Rasul and Vollgraf, Zalando Research)",
-    files=(
-        FileSpec(
-            "train",
-            "images",
-            "train-images-idx3-ubyte.gz",
-            60_000,
-            sha256={
-                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84": "as published by Zalando",
-                "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7": "Debian dataset-fashion-mnist",
-            },
-            content_sha256="c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        ),
-        FileSpec(
-            "train",
-            "labels",
-            "train-labels-idx1-ubyte.gz",
-            60_000,
-            sha256={
-                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845": "as published by Zalando",
-                "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056": "Debian dataset-fashion-mnist",
-            },
-            content_sha256="bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        ),
-        FileSpec(
-            "test",
-            "images",
-            "t10k-images-idx3-ubyte.gz",
-            10_000,
-            sha256={
-                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073": "as published by Zalando",
-                "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa": "Debian dataset-fashion-mnist",
-            },
-            content_sha256="5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        ),
-        FileSpec(
-            "test",
-            "labels",
-            "t10k-labels-idx1-ubyte.gz",
-            10_000,
-            sha256={
-                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5": "as published by Zalando",
-                "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05": "Debian dataset-fashion-mnist",
-            },
-            content_sha256="0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        ),
+    files=_idx_files(
+        ({
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84": "as published by Zalando",
+            "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7": "Debian dataset-fashion-mnist",
+        }, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+        ({
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845": "as published by Zalando",
+            "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056": "Debian dataset-fashion-mnist",
+        }, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+        ({
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073": "as published by Zalando",
+            "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa": "Debian dataset-fashion-mnist",
+        }, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+        ({
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5": "as published by Zalando",
+            "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05": "Debian dataset-fashion-mnist",
+        }, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
     ),
     mirrors=(
         # Zalando's own copy in its GitHub repository (data/fashion/). Zalando's S3
