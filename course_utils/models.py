@@ -712,13 +712,8 @@ def build_residual_mlp(
     dense layer is drawn from ``init`` and the signal's variance grows with the
     number of blocks.
     """
-    fw = frameworks.check_framework(framework)
-    input_dim = check_int("input_dim", input_dim, low=1)
-    width = check_int("width", width, low=1)
-    n_blocks = check_int("n_blocks", n_blocks, low=0)
-    branch_depth = check_int("branch_depth", branch_depth, low=1)
-    act = _activation("activation", activation)
-    n_classes = check_int("n_classes", n_classes, low=1)
+    fw, input_dim, width, n_blocks, branch_depth, act, n_classes = _residual_args(
+        framework, input_dim, width, n_blocks, branch_depth, activation, n_classes, min_blocks=0, min_branch_depth=1)
     w_init, b_init, o_init = _inits(init, bias_init, output_init)
     if not isinstance(zero_branch_output, bool):
         raise TypeError(f"zero_branch_output must be True or False; got {zero_branch_output!r}.")
@@ -1085,18 +1080,13 @@ def build_deep_residual_mlp(
     Normalization layers use ``epsilon = 1e-5`` and, for batch norm, a running-average
     momentum of 0.1 in PyTorch's convention (Keras ``momentum=0.9``), equal in both frameworks.
     """
-    fw = frameworks.check_framework(framework)
-    input_dim = check_int("input_dim", input_dim, low=1)
-    width = check_int("width", width, low=1)
-    n_blocks = check_int("n_blocks", n_blocks, low=1)
-    branch_depth = check_int("branch_depth", branch_depth, low=2)
-    act = _activation("activation", activation)
+    fw, input_dim, width, n_blocks, branch_depth, act, n_classes = _residual_args(
+        framework, input_dim, width, n_blocks, branch_depth, activation, n_classes, min_blocks=1, min_branch_depth=2)
     remedy = check_choice("remedy", remedy, RESIDUAL_REMEDIES)
     norm = check_choice("norm", norm, NORMS)
     if remedy == "fixup" and norm != "none":
         raise ValueError("remedy='fixup' is an initialization for networks WITHOUT normalization (Zhang et al. "
                          "2019); use remedy='zero' (zero last normalization scale) with norm=" f"{norm!r}.")
-    n_classes = check_int("n_classes", n_classes, low=1)
     w_init, b_init, o_init = _inits(init, bias_init, output_init)
     zeros = _init("zeros", "zeros")
     out_b_init = b_init
@@ -1109,6 +1099,15 @@ def build_deep_residual_mlp(
     return _residual_net(fw, input_dim, width, n_blocks, branch_depth, act, n_classes, w_init, b_init, o_init,
                          out_b_init, _seed(seed), zero_last_dense=zero_last_dense, zero_last_gamma=zero_last_gamma,
                          norm=norm, scale_value=scale_value, inner=inner, name="deep_residual_mlp")
+
+
+def _residual_args(framework: str, input_dim: Any, width: Any, n_blocks: Any, branch_depth: Any, activation: Any,
+                   n_classes: Any, *, min_blocks: int, min_branch_depth: int) -> tuple[Any, ...]:
+    """The residual builders' shared arguments, checked (the deep builder needs a block and a two-layer branch)."""
+    return (frameworks.check_framework(framework), check_int("input_dim", input_dim, low=1),
+            check_int("width", width, low=1), check_int("n_blocks", n_blocks, low=min_blocks),
+            check_int("branch_depth", branch_depth, low=min_branch_depth), _activation("activation", activation),
+            check_int("n_classes", n_classes, low=1))
 
 
 def _residual_net(fw: str, input_dim: int, width: int, n_blocks: int, branch_depth: int, act: str, n_classes: int,
