@@ -332,3 +332,34 @@ def _mann_whitney_p(a, b):
     from scipy import stats
 
     return stats.mannwhitneyu(a, b).pvalue
+
+
+# ----------------------------------------------------------------- notebook 01, exercise 4: choose a std for a ratio
+
+
+def _ratio_answer(root):
+    return lambda n, depth, r: math.sqrt(2 / n) * root(r, depth)
+
+
+def test_std_for_ratio_passes_and_is_confirmed_by_a_measurement(capsys):
+    assert signal.check_std_for_ratio(_ratio_answer(lambda r, d: r ** (1 / (d - 1)))).passed
+    assert "measures" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "answer, advice",
+    [
+        (_ratio_answer(lambda r, d: 1.0), "He's std"),
+        (_ratio_answer(lambda r, d: r ** (1 / d)), "multiplied 19 times, not 20"),
+        (lambda n, d, r: math.sqrt(1 / n) * r ** (1 / (d - 1)), "halves the second moment"),
+        (_ratio_answer(lambda r, d: r ** (1 / (2 * (d - 1)))), "the variance's factor"),
+        (_ratio_answer(lambda r, d: r ** (d - 1)), "not the ratio to the power 19"),
+        (_ratio_answer(lambda r, d: r ** (-1 / (d - 1))), "upside down"),
+        (lambda n, d, r: 2 / n * r ** (2 / (d - 1)), "That is the variance"),
+        (lambda n, d, r: 0.1, "solve for s"),
+        (lambda n, d, r: None, "forget the `return`"),
+    ],
+)
+def test_std_for_ratio_names_the_mistake(answer, advice, capsys):
+    assert not signal.check_std_for_ratio(answer).passed
+    assert advice in capsys.readouterr().out

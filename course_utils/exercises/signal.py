@@ -9,7 +9,9 @@ is off, naming the usual mistake behind a wrong number::
 Notebook 01: :func:`check_max_unit_difference` (symmetry between hidden
 units), :func:`check_diagnose_profile` (vanishing / exploding / stable from
 per-layer stds), :func:`check_runs_separate` (is a difference between two
-initializations clear of seed noise?).
+initializations clear of seed noise?), :func:`check_std_for_ratio` (choose the
+weight std that gives a ReLU stack a wanted end-to-end signal ratio, checked
+against a measurement too).
 
 Notebook 02: :func:`check_output_variance` (``Var(y) = n_in Var(w) E[x^2]``),
 :func:`check_glorot_limit` (Glorot's uniform bound) and
@@ -34,6 +36,7 @@ __all__ = [
     "check_max_unit_difference",
     "check_diagnose_profile",
     "check_runs_separate",
+    "check_std_for_ratio",
     "check_output_variance",
     "check_glorot_limit",
     "check_relu_depth_std",
@@ -274,6 +277,58 @@ def check_runs_separate(runs_separate: Callable[[Any, Any], bool]) -> tuple[bool
             (expected and np.mean(a) < np.mean(b), f"{head}: {why}. Check both min(a) > max(b) and min(b) > max(a)."),
         ]) or f"{head}: {why}.")
     return ok("complete separation of 5 runs against 5 happens by chance with probability 2/252 = 0.8%.")
+
+
+def _std_for_ratio(width: int, depth: int, ratio: float) -> float:
+    """The std s of N(0, s^2) weights that makes a bias-free ReLU stack's activation std at layer ``depth`` ``ratio``
+    times layer 1's: each layer multiplies it by sqrt(n s^2 / 2), depth - 1 times, so s = sqrt(2/n) ratio^(1/(depth-1))."""
+    return math.sqrt(2.0 / width) * ratio ** (1.0 / (depth - 1))
+
+
+def _std_for_ratio_advice(width: int, depth: int, ratio: float, got: float, expected: float) -> str:
+    """What to tell a learner whose std for (width, depth, ratio) is ``got``, not ``expected``."""
+    he, steps = math.sqrt(2.0 / width), depth - 1
+    advice = diagnose(got, expected, [
+        (he, f"That is He's std, sqrt(2/n): it keeps the signal's scale (ratio 1), not a ratio of {ratio:g}."),
+        (he * ratio ** (1.0 / depth), f"Between layer 1 and layer {depth} the signal is multiplied {steps} times, "
+                                      f"not {depth}: take the root of order {steps} of the ratio."),
+        (math.sqrt(1.0 / width) * ratio ** (1.0 / steps), "A ReLU zeroes half of its input and halves the second "
+                                                           "moment: the factor per layer is sqrt(n s^2 / 2), not sqrt(n s^2)."),
+        (he * ratio ** (1.0 / (2 * steps)), "The ratio is one of standard deviations, and sqrt(n s^2 / 2) is already "
+                                             "the std's factor per layer: you set the variance's factor n s^2 / 2 to "
+                                             "the ratio's root instead."),
+        (he * ratio**steps, f"The factor per layer is the ratio's *root* of order {steps}, not the ratio to the power {steps}."),
+        (he * ratio ** (-1.0 / steps), "Your ratio is upside down: a ratio below 1 needs weights smaller than He's."),
+        (expected**2, "That is the variance s^2; the question asks for the standard deviation s."),
+    ])
+    return (f"for width={width}, depth={depth}, ratio={ratio:g} you returned {got:.4g}; expected {expected:.4g}. "
+            + (advice or "Write the std at layer `depth` as layer 1's times (factor per layer)^(depth - 1) and solve "
+                         "for s."))
+
+
+@checker("a weight std for a wanted signal ratio")
+def check_std_for_ratio(std_for_ratio: Callable[[int, int, float], float]) -> tuple[bool, str]:
+    """Check ``std_for_ratio(width, depth, ratio)``: the std of N(0, s^2) weights for which the activations of layer
+    ``depth`` of a bias-free ReLU stack of square layers of ``width`` units have ``ratio`` times the std of layer 1's.
+
+    Each layer multiplies the std by sqrt(n s^2 / 2) (He et al. 2015), ``depth - 1`` times between layer 1 and
+    layer ``depth``: ``s = sqrt(2 / n) ratio^(1 / (depth - 1))`` (notebook 01, section 2, inverted). The checker
+    then measures the ratio in a NumPy network with :func:`course_utils.diagnostics.signal_propagation`.
+    """
+    from .. import diagnostics, initializers
+
+    cases = [(128, 20, 0.01), (256, 10, 100.0), (512, 3, 0.5)]
+    wrong = check_cases(std_for_ratio, _std_for_ratio, cases, _std_for_ratio_advice, rtol=1e-6)
+    if wrong:
+        return fail(wrong)
+    width, depth, ratio = cases[0]
+    s = float(std_for_ratio(width, depth, ratio))
+    frame = diagnostics.signal_propagation(initializers.get("random_normal", std=s), "relu", depth, width,
+                                           n_samples=512)
+    measured = float(frame["std"].iloc[depth] / frame["std"].iloc[1])
+    return ok(f"s = sqrt(2/n) ratio^(1/(depth-1)): {s:.4g} for 20 layers of 128 units and a ratio of 0.01; one such "
+              f"NumPy network measures {measured:.3g} against the 0.01 asked (a finite network wanders around the mean-field value: "
+              "notebook 02, section 6).")
 
 
 # ------------------------------------------------------------------ notebook 02
