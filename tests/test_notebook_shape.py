@@ -24,6 +24,9 @@ BASELINE = {
     "15": (2436, 6),  # 13-15 are new after the rework: their own counts when they landed
 }
 
+# Issue 17 (the learner's notebook): these notebooks show at most half of their baseline's visible code.
+HALVED = {"12", "13", "14"}
+
 
 def shape(path: Path) -> tuple[int, int]:
     """(visible code characters, expect calls) of one notebook."""
@@ -45,7 +48,8 @@ def test_no_claim_is_lost_and_visible_code_does_not_grow(number):
     visible, expects = shape(path)
     base_visible, base_expects = BASELINE[number]
     assert expects >= base_expects, f"{path.name}: {expects} expect calls, {base_expects} before: a claim was lost"
-    assert visible <= base_visible, f"{path.name}: {visible} visible code characters, {base_visible} before"
+    limit = base_visible // 2 if number in HALVED else base_visible
+    assert visible <= limit, f"{path.name}: {visible} visible code characters, at most {limit} allowed ({base_visible} before)"
 
 
 def test_every_notebook_has_a_baseline():
