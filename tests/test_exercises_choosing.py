@@ -62,12 +62,18 @@ def decades_solution(frame):
     return max(abs(math.log10(forward)), abs(math.log10(backward)))
 
 
+def preserving_solution(f):
+    z = np.random.default_rng(0).standard_normal(1_000_000)
+    return 1 / np.mean(f(z) ** 2)
+
+
 CHECKS = [
     (choosing.check_ci_halfwidth, ci_solution),
     (choosing.check_seeds_needed, seeds_solution),
     (choosing.check_torch_default_std, torch_std_solution),
     (choosing.check_recommend, recommend_solution),
     (choosing.check_decades_off, decades_solution),
+    (choosing.check_preserving_scale, preserving_solution),
 ]
 
 
@@ -263,6 +269,58 @@ def test_decades_reference_matches_experiments_signal_summary():
     frame = diagnostics.signal_propagation("glorot_normal", "relu", 12, 64, n_samples=128, seed=0)
     summary = advice.signal_summary("glorot_normal", "relu", 12, seed=0, width=64, n_samples=128)
     assert choosing.signal_decades(frame) == pytest.approx(summary["decades"])
+
+
+# -------------------------------------------------------------- preserving_scale
+
+
+def _draws(n=1_000_000, uniform=False):
+    rng = np.random.default_rng(1)
+    return rng.uniform(-1, 1, n) if uniform else rng.standard_normal(n)
+
+
+def _leaky_slope(f):
+    return -float(f(np.array([-1.0]))[0])
+
+
+@pytest.mark.parametrize(
+    ("wrong", "fragments"),
+    [
+        (lambda f: float(np.mean(f(_draws()) ** 2)), ["for relu", "E[f(z)^2] itself", "inverse"]),
+        (lambda f: 1 / float(np.var(f(_draws()))), ["for relu", "variance of f(z)", "second moment"]),
+        (lambda f: 1 / float(np.mean(f(_draws()) ** 2)) ** 0.5, ["for relu", "gain", "square it"]),
+        (lambda f: 1 / float(np.mean(f(_draws()))) ** 2, ["for relu", "squared the mean"]),
+        (lambda f: 1 / float(np.mean(f(_draws(uniform=True)) ** 2)), ["uniform", "N(0, 1)"]),
+        (lambda f: 2.0, ["for abs (|z|) you returned 2", "He's 2", "resemblance"]),
+        (lambda f: 1.0, ["for relu you returned 1", "LeCun's 1"]),
+        (lambda f: 2 / (1 + _leaky_slope(f)) if _leaky_slope(f) > 0 else preserving_solution(f),
+         ["leaky_relu with slope 0.2", "slope squared"]),
+        (lambda f: 1.05 * preserving_solution(f), ["not within 2%", "1,000,000 draws"]),  # too few draws
+        (lambda f: 7.0, ["expected 2", "n_in Var(w) E[f(z_l)^2]"]),
+        (lambda f: None, ["should be a number"]),
+        (lambda f: f(np.ones(3)), ["one number"]),
+    ],
+)
+def test_preserving_scale_mistakes(wrong, fragments):
+    _assert_fails_with(choosing.check_preserving_scale(wrong), *fragments)
+
+
+def test_preserving_scale_passes_the_exact_integral_and_reports_the_measured_drift():
+    def exact(f):  # E[f(z)^2] = (p^2 + q^2) / 2 for slopes p (z > 0) and q (z < 0)
+        p, q = float(f(np.array([1.0]))[0]), -float(f(np.array([-1.0]))[0])
+        return 2 / (p * p + q * q)
+
+    feedback = choosing.check_preserving_scale(exact)
+    assert feedback.passed and "1 for |z|" in feedback.message and "decades" in feedback.message
+
+
+def test_preserving_scale_reference_matches_torch_gain_and_a_deep_network():
+    torch = pytest.importorskip("torch")
+    assert choosing.preserving_scale_of(1.0, 0.2) == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", 0.2) ** 2)
+    assert choosing.preserving_scale_of(1.0, 0.0) == pytest.approx(torch.nn.init.calculate_gain("relu") ** 2)
+    # 30 layers of 256 |z| units: the right scale keeps Var(z) within half a decade; He's 2 drifts by > 8 decades
+    assert abs(math.log10(choosing._propagated(1.0, -1.0, 1.0))) < 0.5
+    assert math.log10(choosing._propagated(1.0, -1.0, 2.0)) > 8
 
 
 # ------------------------------------------------------------------------- quiz
