@@ -534,7 +534,7 @@ def test_no_return_value_is_printed_under_a_figure():
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel's own default: inline
     saved = os.environ.pop("MPLBACKEND", None)
     try:
-        nbclient.NotebookClient(nb, kernel_name="python3", timeout=180, env=env).execute()
+        nbclient.NotebookClient(nb, kernel_name="python3", timeout=180).execute(env=env)
     finally:
         if saved is not None:
             os.environ["MPLBACKEND"] = saved
