@@ -12,12 +12,26 @@ the colour-blind-safe ``colorblind`` palette, notebook-sized fonts). The
 first figure applies it unless you called it yourself.
 
 In Jupyter, ``fig = plot_...(...)`` and a bare ``plot_...(...)`` both show
-the figure exactly once.
+the figure exactly once, and nothing is printed under it (also with ``ax=``).
+
+The house style (issue 17; ``tests/test_plot_style.py`` checks it on every function):
+
+* a legend never covers data: beside a figure's only panel or outside on the
+  right of a multi-panel figure; in a panel of the learner's own figure, in an
+  empty corner when there is one, else outside (right of the last panel, below the others);
+* human names: axis labels from :data:`LABELS` (``grad_std`` reads "gradient std
+  (dL/da)"), scheme names from :func:`human_name` (``he_normal`` reads "He normal");
+* a log axis says so: ``(log scale)`` at the end of its label;
+* a band over seeds says what it is in the legend ("range of 2 runs", "+-1 sd of 5
+  runs", "95% t-interval of the mean"); below 3 runs no band claims a confidence level;
+* one colour per scheme in every figure of the course (:func:`scheme_color`):
+  He/Kaiming blue, Glorot/Xavier orange, LeCun green, orthogonal purple, ...
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,8 +40,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.path import Path as MplPath
+from matplotlib.transforms import offset_copy
 from scipy import stats as scipy_stats
 
 from ._validation import check_choice, check_int, check_number
@@ -35,6 +52,8 @@ from ._validation import check_choice, check_int, check_number
 __all__ = [
     "PALETTE",
     "set_theme",
+    "human_name",
+    "scheme_color",
     "plot_learning_curves",
     "plot_layer_stats",
     "plot_layer_histograms",
@@ -82,7 +101,60 @@ LABELS: dict[str, str] = {
     "lr": "learning rate",
     "seed": "seed",
     "framework": "framework",
+    "start": "start",
+    "parametrization": "parametrization",
+    "rms": "root mean square",
+    "var": "variance",
 }
+
+
+#: Human names of the initializer registry's names (``initializers.names()``), for legends and titles.
+SCHEME_NAMES: dict[str, str] = {
+    "random_normal": "random normal", "random_uniform": "random uniform", "truncated_normal": "truncated normal",
+    "variance_scaling": "variance scaling", "glorot_normal": "Glorot normal", "glorot_uniform": "Glorot uniform",
+    "glorot_normal_torch": "Glorot normal (PyTorch)", "he_normal": "He normal", "he_uniform": "He uniform",
+    "he_normal_torch": "He normal (PyTorch)", "lecun_normal": "LeCun normal", "lecun_uniform": "LeCun uniform",
+    "lecun_normal_torch": "LeCun normal (PyTorch)", "legacy_uniform": "legacy uniform U(+-1/sqrt(n))",
+    "torch_default_linear": "PyTorch default (Linear)", "keras_default_dense": "Keras default (Dense)",
+    "keras_default_recurrent": "Keras default (recurrent)", "torch_default_recurrent": "PyTorch default (recurrent)",
+    "delta_orthogonal": "delta orthogonal", "sparse_torch": "sparse (PyTorch)",
+}
+_SNAKE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
+
+
+def human_name(text: Any) -> str:
+    """A label as a reader should see it: registry names spelled out, no snake_case identifiers.
+
+    ``"he_normal"`` -> ``"He normal"``, ``"glorot_uniform / keras"`` -> ``"Glorot uniform / keras"``,
+    ``"random_normal(std=0.01)"`` -> ``"random normal(std=0.01)"``, ``"hidden_3"`` -> ``"hidden 3"``.
+    """
+    return _SNAKE.sub(lambda m: SCHEME_NAMES.get(m.group(0), m.group(0).replace("_", " ")), str(text))
+
+
+# One colour per scheme for the whole course: a figure of learning curves and one of signal propagation
+# show He in the same blue whatever the order of their groups. Indices into the "colorblind" palette; the
+# Keras default (glorot_uniform) is Glorot's colour. The pattern is matched on the human name, lower case.
+_SCHEME_COLOURS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"\bhe\b|kaiming"), 0),
+    (re.compile(r"glorot|xavier|keras default"), 1),
+    (re.compile(r"lecun"), 2),
+    (re.compile(r"orthogonal"), 4),
+    (re.compile(r"torch default"), 5),
+    (re.compile(r"\bzeros?\b|\bconstant\b"), 7),
+    (re.compile(r"\bsparse\b"), 8),
+)
+#: Palette indices left to labels that name no scheme (red, pink, light blue first, then the rest).
+_FREE_COLOURS = (3, 6, 9, 0, 1, 2, 4, 5, 7, 8)
+
+
+def scheme_color(label: Any) -> tuple[float, float, float] | None:
+    """The course's one colour for the scheme ``label`` names (``"he_normal"``, ``"He"``, ``"Kaiming"``
+    all give the same blue), or None when it names no scheme."""
+    text = human_name(label).lower()
+    for pattern, index in _SCHEME_COLOURS:
+        if pattern.search(text):
+            return sns.color_palette(PALETTE)[index]
+    return None
 
 
 def _layer_axis_label(values: Any) -> str:
@@ -92,23 +164,81 @@ def _layer_axis_label(values: Any) -> str:
 
 
 def _legend(fig: Figure, axes: list[Any], title: str | None, own_axes: bool = False) -> None:
-    """One legend: beside a figure's only panel, inside a panel of a caller's multi-panel figure, or once for
-    the whole figure, outside on the right."""
+    """One legend: beside a figure's only panel, in a panel of a caller's multi-panel figure (where it covers
+    no data), or once for the whole figure, outside on the right."""
     handles, labels = axes[0].get_legend_handles_labels()
     if not labels:
         return
     if len(axes) == 1 or own_axes:
         if len(fig.axes) == 1:  # the figure's only panel: the legend goes beside it, never over the curves
             axes[0].legend(title=title, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
-        else:  # a panel of the caller's multi-panel figure: beside it would cover the next panel
-            axes[0].legend(title=title, fontsize="small")
+        else:  # a panel of the caller's multi-panel figure: beside it could cover the next panel
+            _legend_clear_of_data(axes[0], title)
     else:
         fig.legend(handles, labels, title=title, fontsize="small", loc="outside right upper")
 
 
+def _covers_data(ax: Any, box: Any) -> bool:
+    """Does the display-coordinate ``box`` touch any of ``ax``'s lines, filled bands or scatter points?"""
+    for line in ax.get_lines():
+        xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if not len(xy):
+            continue
+        if ((xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)).any():
+            return True
+        if len(xy) > 1 and line.get_linestyle() not in ("None", "none", "", " ") and \
+                MplPath(xy).intersects_bbox(box, filled=False):
+            return True
+    for coll in ax.collections:
+        if isinstance(coll, PolyCollection):
+            if any(coll.get_transform().transform_path(p).intersects_bbox(box, filled=True) for p in coll.get_paths()):
+                return True
+        elif isinstance(coll, PathCollection) and len(coll.get_offsets()):
+            xy = coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), dtype=float))
+            if ((xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)).any():
+                return True
+    return False
+
+
+def _legend_clear_of_data(ax: Any, title: str | None, **kwargs: Any) -> Any:
+    """A legend for a panel that shares its figure with others: matplotlib's "best" corner when that corner
+    is free of data; else outside, right of the panel when no panel is to its right, below it otherwise."""
+    fig = ax.figure
+    legend = ax.legend(title=title, fontsize="small", loc="best", **kwargs)
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    if not _covers_data(ax, legend.get_window_extent(renderer)):
+        return legend
+    legend.remove()
+    box = ax.get_window_extent(renderer)
+    right_of = [o for o in fig.axes if o is not ax and o.get_visible() and o.get_label() != "<colorbar>"
+                and o.get_window_extent(renderer).x0 >= box.x1 - 1
+                and o.get_window_extent(renderer).y1 > box.y0 and o.get_window_extent(renderer).y0 < box.y1]
+    if not right_of:
+        return ax.legend(title=title, fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0,
+                         **kwargs)
+    # below the tick labels and the x label: an offset in points, which a later layout change keeps
+    depth = (box.y0 - ax.get_tightbbox(renderer).y0) * 72 / fig.dpi + 4
+    n = len(ax.get_legend_handles_labels()[1])
+    return ax.legend(title=title, fontsize="small", loc="upper center", ncols=min(n, 2), borderaxespad=0,
+                     bbox_to_anchor=(0.5, 0), bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-depth,
+                                                                          units="points"), **kwargs)
+
+
 def _label(column: str, log: bool = False) -> str:
-    text = LABELS.get(column, column.replace("_", " "))
-    return f"{text} (log scale)" if log else text
+    text = LABELS.get(column, human_name(column))
+    return _log_label(text) if log else text
+
+
+def _log_label(text: str) -> str:
+    """The house convention for a log axis: "(log scale)" at the end of its label, unless it says "log"."""
+    return text if "log" in text.lower() else f"{text} (log scale)"
+
+
+def _names_title(columns: Sequence[str]) -> str:
+    """A legend title naming the grouping columns in words; ``label`` (the runs' own names) needs none."""
+    return " / ".join(_label(c) for c in columns if c != "label")
 
 
 # ------------------------------------------------------------------------ theme
@@ -159,6 +289,16 @@ class CourseFigure(Figure):
             plt.close(self)  # pyplot would show it again at the end of the cell
 
 
+def _shown_once(fig: Figure) -> Figure:
+    """The figure to return: a learner's own ``plt.subplots`` figure (the ``ax=`` calls) becomes a
+    :class:`CourseFigure` too, so a cell ending with the call prints no ``<Figure size ...>`` line and shows
+    the figure once, not twice (once as the cell's value, once more from pyplot's flush). CourseFigure adds
+    no state to Figure: only how Jupyter shows it."""
+    if type(fig) is Figure:
+        fig.__class__ = CourseFigure
+    return fig
+
+
 def _figure(n_panels: int = 1, *, ncols: int | None = None, sharey: bool = False,
             size: tuple[float, float] = PANEL_SIZE, ax: Any = None) -> tuple[Figure, list[Any]]:
     """A figure with ``n_panels`` axes in one row (or ``ncols`` per row), or the given ``ax``'s figure."""
@@ -178,13 +318,36 @@ def _figure(n_panels: int = 1, *, ncols: int | None = None, sharey: bool = False
     return fig, flat[:n_panels]
 
 
-def _colors(labels: Sequence[str]) -> dict[str, Any]:
-    palette = sns.color_palette(PALETTE, max(len(labels), 1))
-    return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
+def _colors(labels: Sequence[str], schemes: bool = True) -> dict[str, Any]:
+    """A colour per label: a scheme's own colour (:func:`scheme_color`) where the label names one, else the
+    palette's colours no scheme of this figure uses, in order."""
+    palette = sns.color_palette(PALETTE)
+    fixed = {label: scheme_color(label) if schemes else None for label in labels}
+    taken = {c for c in fixed.values() if c is not None}
+    # no scheme in the figure (layers, widths, input stds): the palette in its own order
+    free = [palette[i] for i in _FREE_COLOURS if palette[i] not in taken] if taken else list(palette)
+    out, k = {}, 0
+    for label in labels:
+        if fixed[label] is not None:
+            out[label] = fixed[label]
+        else:
+            out[label] = free[k % len(free)]
+            k += 1
+    return out
 
 
-def _style(i: int) -> dict[str, Any]:
-    return {"linestyle": _LINESTYLES[(i // 10) % len(_LINESTYLES)], "marker": _MARKERS[i % len(_MARKERS)]}
+def _styles(labels: Sequence[str], schemes: bool = True) -> dict[str, dict[str, Any]]:
+    """Colour, line style and marker per label: labels that share a colour (He in Keras and in PyTorch)
+    differ by line style, so curves stay apart in greyscale print too."""
+    colors = _colors(labels, schemes)
+    seen: dict[Any, int] = {}
+    out = {}
+    for i, label in enumerate(labels):
+        n = seen.get(colors[label], 0)
+        seen[colors[label]] = n + 1
+        out[label] = {"color": colors[label], "linestyle": _LINESTYLES[n % len(_LINESTYLES)],
+                      "marker": _MARKERS[i % len(_MARKERS)]}
+    return out
 
 
 def _check_frame(argument: str, frame: Any, columns: Iterable[str],
@@ -298,8 +461,10 @@ def plot_learning_curves(
             are averaged.
         band: ``"ci"`` -- a Student-t confidence interval of the mean at
             ``level`` (``mean +- t_{n-1} sd / sqrt(n)``; honest for the 3-5 seeds
-            the course runs, unlike a bootstrap); ``"sd"`` -- +- one standard
-            deviation of the runs; ``"none"``.
+            the course runs, unlike a bootstrap); below 3 runs the band is the
+            runs' range instead, and the legend says "range of 2 runs"; ``"sd"`` --
+            +- one standard deviation of the runs; ``"none"``. The legend's title
+            names the band and the number of runs.
         show_runs: also draw every run as a thin line.
         ax: draw into this axes (one metric only).
         title: the figure's title.
@@ -323,36 +488,52 @@ def plot_learning_curves(
     run_col = "run" if "run" in frame.columns else "seed" if "seed" in frame.columns else None
     frame = frame.assign(_group=_group_labels(frame, by_cols) if by_cols else "all runs")
     groups = list(dict.fromkeys(frame["_group"]))
-    colors = _colors(groups)
+    styles = _styles(groups)
     fig, axes = _figure(len(metrics), ncols=min(len(metrics), 2), ax=ax)
+    n_per_group = {g: (frame.loc[frame["_group"] == g, run_col].nunique() if run_col else 1) for g in groups}
     for panel, m in zip(axes, metrics, strict=True):
         sub = frame[frame["metric"] == m]
-        for i, g in enumerate(groups):
+        for g in groups:
             part = sub[sub["_group"] == g]
             if part.empty:
                 continue
             rows = [(ep, *_band(vals["value"].to_numpy(dtype=float), band, level))
                     for ep, vals in part.groupby("epoch", sort=True)]
             ep, mean, low, high = (np.array(v, dtype=float) for v in zip(*rows, strict=True))
-            n_runs = part[run_col].nunique() if run_col else 1
-            name = f"{g} (n={n_runs})" if n_runs > 1 else str(g)
-            panel.plot(ep, mean, color=colors[g], label=name, linewidth=2, markersize=4, **_style(i))
+            n_runs = n_per_group[g]
+            name = human_name(g) + (f" (n={n_runs})" if n_runs > 1 else "")
+            panel.plot(ep, mean, label=name, linewidth=2, markersize=4, **styles[g])
             if band != "none" and n_runs > 1:
-                panel.fill_between(ep, low, high, color=colors[g], alpha=0.2, linewidth=0)
+                panel.fill_between(ep, low, high, color=styles[g]["color"], alpha=0.2, linewidth=0)
             if show_runs and run_col:
                 for _, one in part.groupby(run_col):
-                    panel.plot(one["epoch"], one["value"], color=colors[g], alpha=0.35, linewidth=0.8)
+                    panel.plot(one["epoch"], one["value"], color=styles[g]["color"], alpha=0.35, linewidth=0.8)
         panel.set_xlabel(_label("epoch"))
         panel.set_ylabel(_label(m))
         panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    what = {"ci": f"mean, {level:.0%} CI band (range below 3 runs)", "sd": "mean +- 1 sd", "none": "mean"}[band]
-    if run_col is None or frame.groupby("_group")[run_col].nunique().max() <= 1:
-        what = "one run each"  # no mean, no band: the legend must not claim one
-    legend_title = (" / ".join(by_cols) + f" ({what})") if by_cols else what
-    _legend(fig, axes, legend_title, own_axes=ax is not None)
+    what = _band_words(band, level, [n for n in n_per_group.values() if n > 1])
+    names = _names_title(by_cols)
+    _legend(fig, axes, f"{names}\n{what}" if names else what, own_axes=ax is not None)
     if title:
         fig.suptitle(title)
-    return fig
+    return _shown_once(fig)
+
+
+def _band_words(band: str, level: float, sizes: Sequence[int]) -> str:
+    """What the lines and bands of learning curves are, for the legend's title. ``sizes``: runs per group
+    that has more than one. Below 3 runs a "ci" band is the runs' range (see :func:`_band`) and is called so."""
+    if not sizes:
+        return "one run each"  # no mean, no band: the legend must not claim one
+    n = f"{min(sizes)}" if min(sizes) == max(sizes) else f"{min(sizes)}-{max(sizes)}"
+    if band == "none":
+        return f"mean of {n} runs"
+    if band == "sd":
+        return f"mean; band ±1 sd of {n} runs"
+    if max(sizes) < 3:
+        return f"mean; band = range of {n} runs"
+    if min(sizes) < 3:
+        return f"mean; band {level:.0%} t-interval\n(range where 2 runs)"
+    return f"mean; band {level:.0%} t-interval, {n} runs"
 
 
 # ------------------------------------------------------------- per-layer statistics
@@ -392,7 +573,8 @@ def plot_layer_stats(
         x: the layer axis column (``depth``).
         hue: column(s) naming the lines; default: whichever of ``label``,
             ``init``, ``activation``, ``framework``, ... vary. Rows repeated for
-            one (hue, x) -- several seeds -- are averaged, with a +-1 sd band.
+            one (hue, x) -- several seeds -- are averaged, with a +-1 sd band
+            that the legend names ("band ±1 sd of 3 runs").
         log: logarithmic y axis for std-like statistics (fractions stay linear),
             which turns the exponential vanishing/exploding of Glorot & Bengio (2010)
             into straight lines.
@@ -405,17 +587,20 @@ def plot_layer_stats(
     _check_frame("df", df, hue_cols)
     df = df.assign(_group=_group_labels(df, hue_cols) if hue_cols else "")
     groups = list(dict.fromkeys(df["_group"]))
-    colors = _colors(groups)
+    styles = _styles(groups)
     fig, axes = _figure(len(columns), ncols=min(len(columns), 2), ax=ax)
+    runs: list[int] = []  # rows per (group, x) where a band is drawn: the number of runs it spreads over
     for panel, column in zip(axes, columns, strict=True):
         is_fraction = column.startswith("frac_")
-        for i, g in enumerate(groups):
+        for g in groups:
             line = _aggregate_lines(df[df["_group"] == g], x, column)
-            panel.plot(line[x], line["mean"], color=colors[g], label=g or None, linewidth=2, markersize=4,
-                       **_style(i))
+            n = int(line["n"].max()) if len(line) else 1
+            label = human_name(g) if g else (f"mean of {n} runs" if n > 1 else None)
+            panel.plot(line[x], line["mean"], label=label, linewidth=2, markersize=4, **styles[g])
             if (line["n"] > 1).any():
-                panel.fill_between(line[x], line["mean"] - line["sd"], line["mean"] + line["sd"], color=colors[g],
-                                   alpha=0.2, linewidth=0)
+                runs.append(n)
+                panel.fill_between(line[x], line["mean"] - line["sd"], line["mean"] + line["sd"],
+                                   color=styles[g]["color"], alpha=0.2, linewidth=0)
         use_log = log and not is_fraction
         if use_log:
             panel.set_yscale("log", nonpositive="mask")
@@ -424,11 +609,17 @@ def plot_layer_stats(
         panel.set_xlabel(_layer_axis_label(df[x]) if x == "depth" else _label(x))
         panel.set_ylabel(_label(column, use_log))
         panel.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    if hue_cols:
-        _legend(fig, axes, " / ".join(_label(h) for h in hue_cols), own_axes=ax is not None)
+    band = ""
+    if runs:  # a band is a spread of runs (+-1 sd), never a confidence interval: say so
+        n = f"{min(runs)}" if min(runs) == max(runs) else f"{min(runs)}-{max(runs)}"
+        band = f"mean; band ±1 sd of {n} runs"
+    names = _names_title(hue_cols)
+    legend_title = f"{names}\n{band}" if names and band else names or band or None
+    if hue_cols or runs:
+        _legend(fig, axes, legend_title, own_axes=ax is not None)
     if title:
         fig.suptitle(title)
-    return fig
+    return _shown_once(fig)
 
 
 # ------------------------------------------------------------- distributions per layer
@@ -498,7 +689,7 @@ def plot_layer_histograms(
             names = list(layers)
         elif len(names) > 12:  # a ridge of 50 rows is unreadable: 12 evenly spaced layers, first and last included
             names = [names[i] for i in sorted({round(k) for k in np.linspace(0, len(names) - 1, 12)})]
-        data[str(label)] = {str(n): _finite_values(acts[n], max_points, rng) for n in names}
+        data[str(label)] = {human_name(n): _finite_values(acts[n], max_points, rng) for n in names}
     if value_range is None:
         # 0.1/99.9 percentiles per layer: tanh's saturation at +-1 stays in view, a few outliers do not rule
         quantiles = [np.percentile(v, [0.1, 99.9]) for acts in data.values() for v in acts.values() if v.size]
@@ -513,7 +704,7 @@ def plot_layer_histograms(
     fig, axes = _figure(len(data), size=(PANEL_SIZE[0], height), sharey=kind != "hist")
     for panel, (label, acts) in zip(axes, data.items(), strict=True):
         names = list(acts)
-        colors = _colors(names)
+        colors = _colors(names, schemes=False)  # layers, not schemes
         if kind == "ridge":
             for row, name in enumerate(names):
                 counts, _ = np.histogram(acts[name], bins=edges)
@@ -547,11 +738,15 @@ def plot_layer_histograms(
                            linestyle=_LINESTYLES[i % len(_LINESTYLES)])
             panel.set_ylabel("density (1 / value unit)")
             panel.set_xlim(low, high)
-            panel.legend(title="layer", fontsize="small")
+            if len(data) == 1:  # the figure's only panel: beside it
+                panel.legend(title="layer", fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1),
+                             borderaxespad=0)
+            else:
+                _legend_clear_of_data(panel, "layer")
         if kind != "violin":
             panel.set_xlabel(xlabel)
         if label:
-            panel.set_title(label)
+            panel.set_title(human_name(label))
     if title:
         fig.suptitle(title)
     return fig
@@ -608,19 +803,19 @@ def plot_signal_propagation(
     if unknown:
         raise ValueError(f"theory labels {unknown} match no result; the results' labels are {list(frames)}.")
     labels = list(frames)
-    colors = _colors(labels)
+    styles = _styles(labels)
     fig, axes = _figure(len(panels), ncols=min(len(panels), 2))
     for panel, column in zip(axes, panels, strict=True):
         is_fraction = column.startswith("frac_")
-        for i, label in enumerate(labels):
+        for label in labels:
             frame = frames[label]
             line = _aggregate_lines(frame, "depth", column)
-            panel.plot(line["depth"], line["mean"], color=colors[label], label=label or None, linewidth=2,
-                       markersize=3.5, **_style(i))
+            panel.plot(line["depth"], line["mean"], label=human_name(label) or None, linewidth=2, markersize=3.5,
+                       **styles[label])
             if label in theory and column in theory[label].columns:
                 th = theory[label]
-                panel.plot(th["depth"], th[column], color=colors[label], linestyle=(0, (4, 3)), linewidth=1.4,
-                           alpha=0.9, label=f"{label} (theory)" if label else "theory")
+                panel.plot(th["depth"], th[column], color=styles[label]["color"], linestyle=(0, (4, 3)),
+                           linewidth=1.4, alpha=0.9, label=f"{human_name(label)} (theory)" if label else "theory")
         use_log = log and not is_fraction
         if use_log:
             panel.set_yscale("log", nonpositive="mask")
@@ -689,14 +884,15 @@ def plot_heatmap(
         norm = LogNorm(vmin=vmin or positive.min(), vmax=vmax or positive.max())
     sns.heatmap(table.astype(float), ax=panel, annot=annot, fmt=fmt, cmap=cmap or ("vlag" if center is not None
                 else "viridis"), center=center, norm=norm, vmin=None if log else vmin, vmax=None if log else vmax,
-                linewidths=0.5, linecolor="white", cbar_kws={"label": value_label or _label(value, log)})
+                linewidths=0.5, linecolor="white",
+                cbar_kws={"label": _log_label(value_label) if value_label and log else value_label or _label(value, log)})
     panel.set_xlabel(_label(col))
     panel.set_ylabel(_label(row))
     panel.tick_params(axis="y", rotation=0)
     n_per_cell = df.groupby([row, col])[value].count()
     suffix = f" ({agg} of {int(n_per_cell.max())} runs)" if n_per_cell.max() > 1 else ""
     panel.set_title(title or f"{value_label or _label(value)}{suffix}")
-    return fig
+    return _shown_once(fig)
 
 
 def plot_images(images: Any, labels: Any = None, *, class_names: Sequence[str] | None = None,
@@ -740,25 +936,25 @@ def plot_lr_transfer(df: pd.DataFrame, best: pd.DataFrame | None = None, *, metr
     keys = list(dict.fromkeys(map(tuple, df[list(panels)].itertuples(index=False))))
     fig, axes = _figure(len(keys), ncols=2, sharey=True)
     hues = sorted(df[hue].unique())
-    colors = _colors([str(h) for h in hues])
+    styles = _styles([str(h) for h in hues], schemes=False)
     finite = df[np.isfinite(df[metric].astype(float))]
     top = float(finite[finite["lr"] == finite["lr"].min()][metric].max()) * 1.15
     low = float(finite[metric].min()) * 0.95
     for panel, key in zip(axes, keys, strict=True):
         part = finite.loc[(finite[list(panels)] == pd.Series(key, index=list(panels))).all(axis=1)]
-        for i, h in enumerate(hues):
+        for h in hues:
             line = part[part[hue] == h].groupby("lr")[metric].mean()
-            panel.plot(line.index, line.to_numpy(), color=colors[str(h)], label=str(h), **_style(i))
+            panel.plot(line.index, line.to_numpy(), label=human_name(h), **styles[str(h)])
             if best is not None:
                 sel = best.loc[(best[list(panels)] == pd.Series(key, index=list(panels))).all(axis=1) & (best[hue] == h)]
                 if len(sel):
                     panel.plot([float(np.exp(np.log(sel["best_lr"]).mean()))], [low], marker="v", markersize=11,
-                               color=colors[str(h)], clip_on=False, linestyle="none")
+                               color=styles[str(h)]["color"], clip_on=False, linestyle="none")
         panel.set_xscale("log", base=2)
         panel.set_ylim(low, top)
-        panel.set_xlabel("learning rate (Adam)")
+        panel.set_xlabel("learning rate (Adam, log scale)")
         panel.set_ylabel(_label(metric))
-        panel.set_title(" · ".join(str(k) for k in key))
-    _legend(fig, axes, hue)
+        panel.set_title(" · ".join(human_name(k) for k in key))
+    _legend(fig, axes, _label(hue))
     return fig
 

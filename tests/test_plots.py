@@ -179,11 +179,11 @@ def test_layer_histograms_each_kind(activations, kind):
     assert_labelled(fig)
     ax = fig.axes[0]
     if kind == "ridge":
-        assert [t.get_text() for t in ax.get_yticklabels()] == list(reversed(activations))
+        assert [t.get_text() for t in ax.get_yticklabels()] == [n.replace("_", " ") for n in reversed(activations)]
         low, high = ax.get_xlim()
         assert -1.0 <= low < -0.9 and 0.9 < high <= 1.0  # tanh's saturation near +-1 stays in view
     elif kind == "violin":
-        assert [t.get_text() for t in ax.get_xticklabels()] == list(activations)
+        assert [t.get_text() for t in ax.get_xticklabels()] == [n.replace("_", " ") for n in activations]
     else:
         assert len(ax.get_lines()) == len(activations)
 
@@ -229,7 +229,7 @@ def test_signal_propagation_from_one_concatenated_frame(signal_frames):
     fig = plots.plot_signal_propagation(pd.concat(signal_frames.values()), stats=["std", "frac_saturated", "grad_std"])
     assert len(visible_axes(fig)) == 3
     labels = sorted(line.get_label() for line in fig.axes[0].get_lines())
-    assert labels == ["glorot_normal", "he_normal"]
+    assert labels == ["Glorot normal", "He normal"]  # human names, not the registry's identifiers
 
 
 def test_signal_propagation_bad_input(signal_frames):
