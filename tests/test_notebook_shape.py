@@ -23,6 +23,8 @@ BASELINE = {
     "10": (10528, 13), "11": (15647, 18), "12": (13652, 20), "13": (13931, 13), "14": (6149, 5),
     "15": (2436, 6),  # 13-15 are new after the rework: their own counts when they landed
 }
+# Issue 17: notebooks whose visible code is at most half of their baseline (the target for every notebook)
+HALVED = {"09", "10", "11"}
 
 
 def shape(path: Path) -> tuple[int, int]:
@@ -45,7 +47,8 @@ def test_no_claim_is_lost_and_visible_code_does_not_grow(number):
     visible, expects = shape(path)
     base_visible, base_expects = BASELINE[number]
     assert expects >= base_expects, f"{path.name}: {expects} expect calls, {base_expects} before: a claim was lost"
-    assert visible <= base_visible, f"{path.name}: {visible} visible code characters, {base_visible} before"
+    limit = base_visible // 2 if number in HALVED else base_visible
+    assert visible <= limit, f"{path.name}: {visible} visible code characters, {base_visible} before (at most {limit})"
 
 
 def test_every_notebook_has_a_baseline():
