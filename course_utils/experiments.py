@@ -40,6 +40,7 @@ __all__ = [
     "run_key",
     "summarize",
     "compare",
+    "compare_by",
     "curves",
     "cached_dataset",
     "train_mlp",
@@ -409,6 +410,23 @@ def compare(table, column: str, a: Any, b: Any, metric: str, *, pair_on: Sequenc
     return {"mean": mean, "sd": sd, "n": n, "ci_low": low, "ci_high": high,
             "resolved": bool(n > 1 and (low > 0 or high < 0)), "wins": int((d > 0).sum()),
             "losses": int((d < 0).sum()), "differences": [float(v) for v in d]}
+
+
+def compare_by(table, by: str, column: str, a: Any, b: Any, metric: str, *, pair_on: Sequence[str] | str = "seed",
+               confidence: float = 0.95):
+    """:func:`compare` within each value of ``by``: a DataFrame with one row per value (in the order the
+    values first appear in ``table``), indexed by ``by``, and :func:`compare`'s keys as columns.
+
+    Notebook 11 asks "is He better than Glorot?" per framework, per depth and per activation:
+    ``compare_by(runs, "depth", "init", "he_normal", "glorot_normal", "val_accuracy")``.
+    """
+    import pandas as pd
+
+    if by not in table.columns:
+        raise ValueError(f"{by!r} is not a column; columns are {list(table.columns)}.")
+    rows = {value: compare(table[table[by] == value], column, a, b, metric, pair_on=pair_on, confidence=confidence)
+            for value in pd.unique(table[by])}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(by)
 
 
 def curves(table, column: str = "history"):

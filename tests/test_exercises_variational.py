@@ -100,6 +100,47 @@ def test_sampled_std_mistakes_get_specific_advice(wrong, fragments):
     _assert_fails_with(variational.check_sampled_std(wrong), *fragments)
 
 
+# ------------------------------------------------------- sigma0 for a new width
+
+
+def sigma0_solution(fan_in, tolerance):
+    return math.sqrt(2 / fan_in) * math.sqrt((1 + tolerance) ** 2 - 1)
+
+
+def test_largest_sigma0_solution_passes():
+    feedback = variational.check_largest_sigma0(sigma0_solution)
+    assert feedback.status == "passed" and "0.0231" in feedback.message and "41%" in feedback.message
+
+
+def test_largest_sigma0_meets_the_tolerance_on_a_draw():
+    # the reference sigma0 widens the spread of sampled He weights by the tolerance, no more: 400,000 draws give the
+    # std to a relative sd of 1 / sqrt(2 * 400,000) = 0.0011; 0.005 is 4.5 sd, and the nearest wrong answer (the
+    # first-order sqrt(2t)) gives 1.414 x at t = 0.5, 6% off
+    rng = np.random.default_rng(0)
+    mu = rng.normal(0.0, math.sqrt(2 / 100), size=400_000)
+    w = mu + variational.reference_largest_sigma0(100, 0.5) * rng.normal(size=mu.size)
+    assert w.std() / mu.std() == pytest.approx(1.5, rel=0.005)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "fragments"),
+    [
+        (lambda f, t: t * math.sqrt(2 / f), ["stds added", "VARIANCES"]),
+        (lambda f, t: math.sqrt(2 / f) * math.sqrt(t), ["VARIANCE grow"]),
+        (lambda f, t: math.sqrt(2 / f) * math.sqrt(2 * t), ["small-tolerance approximation"]),
+        (lambda f, t: math.sqrt(1 / f) * math.sqrt((1 + t) ** 2 - 1), ["LeCun"]),
+        (lambda f, t: sigma0_solution(f, t) ** 2, ["returned a variance"]),
+        (lambda f, t: math.sqrt(2 / f) * ((1 + t) ** 2 - 1), ["forgot a square root"]),
+        (lambda f, t: math.sqrt(2 / f) * (1 + t), ["largest allowed spread"]),
+        (lambda f, t: sigma0_solution(784, t), ["right for 784 inputs, not for 4096"]),
+        (lambda f, t: 0.05, ["1.407 x std(mu), not 1.1 x"]),
+        (lambda f, t: "0.02", ["one number"]),
+    ],
+)
+def test_largest_sigma0_mistakes_get_specific_advice(wrong, fragments):
+    _assert_fails_with(variational.check_largest_sigma0(wrong), *fragments)
+
+
 # ------------------------------------------------------------------------- KL
 
 
@@ -141,7 +182,8 @@ def test_kl_mistakes_get_specific_advice(wrong, fragments):
 # ------------------------------------------------------------------ every checker
 
 
-CHECKERS = [variational.check_rho, variational.check_sampled_std, variational.check_gaussian_kl]
+CHECKERS = [variational.check_rho, variational.check_sampled_std, variational.check_largest_sigma0,
+            variational.check_gaussian_kl]
 
 
 @pytest.mark.parametrize("check", CHECKERS)

@@ -128,6 +128,26 @@ def test_compare_explains_bad_input():
     assert one["n"] == 1 and one["mean"] == 0.5 and not one["resolved"]
 
 
+def test_compare_by_is_compare_within_each_group_in_order():
+    import pandas as pd
+
+    # depth 20: a ahead by 0.1 + s/100 per seed (resolved); depth 2: a tie that flips sign (not resolved)
+    rows = [{"depth": depth, "init": i, "seed": s, "acc": v}
+            for depth, deltas in ((20, [0.10, 0.11, 0.12]), (2, [0.01, -0.01, 0.0]))
+            for s, delta in enumerate(deltas) for i, v in (("a", 0.5 + delta), ("b", 0.5))]
+    table = pd.DataFrame(rows)
+    by = experiments.compare_by(table, "depth", "init", "a", "b", "acc")
+    assert by.index.name == "depth" and by.index.tolist() == [20, 2]
+    for depth in (20, 2):
+        expected = experiments.compare(table[table.depth == depth], "init", "a", "b", "acc")
+        assert by.loc[depth, "mean"] == pytest.approx(expected["mean"])
+        assert by.loc[depth, "ci_low"] == pytest.approx(expected["ci_low"])
+        assert by.loc[depth, "differences"] == pytest.approx(expected["differences"])
+    assert bool(by.loc[20, "resolved"]) and not bool(by.loc[2, "resolved"])
+    with pytest.raises(ValueError, match="'width' is not a column"):
+        experiments.compare_by(table, "width", "init", "a", "b", "acc")
+
+
 def test_curves_expand_histories_for_plots():
     def run(init, seed):
         return {"val_accuracy": 0.5, "history": {"epoch": [1, 2], "val_accuracy": [0.4, 0.5 + seed],

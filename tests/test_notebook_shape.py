@@ -23,8 +23,10 @@ BASELINE = {
     "10": (10528, 13), "11": (15647, 18), "12": (13652, 20), "13": (13931, 13), "14": (6149, 5),
     "15": (2436, 6),  # 13-15 are new after the rework: their own counts when they landed
 }
-# Issue 17: notebooks whose visible code is at most half of BASELINE, and must stay so
-HALVED = {"00", "01", "02", "03", "04", "05", "06", "07", "08", "12", "13", "14"}
+# Issue 17: visible code at most half of BASELINE, in every notebook but 15, which landed light (its 2436
+# characters are under the halved limit of every other notebook but 00) and shows only its experiments'
+# calls, its prediction variables and its exercise skeletons.
+HALVED = set(BASELINE) - {"15"}
 
 
 def shape(path: Path) -> tuple[int, int]:
@@ -48,7 +50,10 @@ def test_no_claim_is_lost_and_visible_code_does_not_grow(number):
     base_visible, base_expects = BASELINE[number]
     assert expects >= base_expects, f"{path.name}: {expects} expect calls, {base_expects} before: a claim was lost"
     limit = base_visible // 2 if number in HALVED else base_visible
-    assert visible <= limit, f"{path.name}: {visible} visible code characters, at most {limit} allowed ({base_visible} before)"
+# Issue 17: visible code at most half of BASELINE, in every notebook but 15, which landed light (its 2436
+# characters are under the halved limit of every other notebook but 00) and shows only its experiments'
+# calls, its prediction variables and its exercise skeletons.
+HALVED = set(BASELINE) - {"15"}
 
 
 def test_every_notebook_has_a_baseline():

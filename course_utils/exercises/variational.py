@@ -4,6 +4,9 @@
   through ``sigma = softplus(rho) = log(1 + e^rho)`` (Blundell et al. 2015);
 * :func:`check_sampled_std` -- the spread of a weight *sampled* at initialization,
   ``sqrt(Var(mu) + sigma^2)``;
+* :func:`check_largest_sigma0` -- choosing ``sigma0`` for a layer of another width: the
+  largest posterior std that keeps the sampled weights' spread within a tolerance of
+  He's, ``sqrt(2 / fan_in) sqrt((1 + tolerance)^2 - 1)``;
 * :func:`check_gaussian_kl` -- the closed-form ``KL(N(mu, sigma^2) || N(0, sigma_p^2))``
   per weight, the price the ELBO charges for moving the posterior away from the prior.
 """
@@ -22,9 +25,11 @@ from ._common import array, diagnose, first_match, first_miss
 __all__ = [
     "reference_rho",
     "reference_sampled_std",
+    "reference_largest_sigma0",
     "reference_gaussian_kl",
     "check_rho",
     "check_sampled_std",
+    "check_largest_sigma0",
     "check_gaussian_kl",
 ]
 
@@ -95,6 +100,56 @@ def check_sampled_std(my_sampled_std: Callable[[float, float], Any]) -> tuple[bo
         ], rtol=1e-6) or f"you returned {got:.4g}; expected sqrt(mu_std^2 + sigma^2) = {expected:.4g}."))
     return ok("with He means for 784 inputs (std 0.05) a sigma of 0.001 changes the spread by 0.02%, a sigma of 0.2 "
               "makes it four times larger: the noise, not the means, then decides what the network computes.")
+
+
+# ------------------------------------------------------- choosing sigma0 for a new width
+
+
+def reference_largest_sigma0(fan_in: int, tolerance: float) -> float:
+    """The largest ``sigma0`` with ``sqrt(Var(mu) + sigma0^2) <= (1 + tolerance) std(mu)`` for He means
+    (``Var(mu) = 2 / fan_in``): ``sigma0 = sqrt(2 / fan_in) sqrt((1 + tolerance)^2 - 1)``."""
+    return math.sqrt(2 / fan_in) * math.sqrt((1 + tolerance) ** 2 - 1)
+
+
+@checker("sigma0 for a layer of another width")
+def check_largest_sigma0(my_largest_sigma0: Callable[[int, float], Any]) -> tuple[bool, str]:
+    """Check ``my_largest_sigma0(fan_in, tolerance)``: the largest initial posterior std that keeps the spread of
+    the sampled weights ``w = mu + sigma0 eps`` at most ``1 + tolerance`` times that of the He means alone."""
+    miss = first_miss(my_largest_sigma0, reference_largest_sigma0, [(784, 0.1), (4096, 0.1), (100, 0.5), (784, 0.01)],
+                      rtol=1e-6)
+    if miss:
+        (fan_in, tolerance), got, expected = miss
+        label = f"fan_in = {fan_in}, tolerance = {tolerance:g}"
+        if isinstance(got, str):
+            return fail(f"for {label} return one number, sigma0.")
+        mu_std, widen = math.sqrt(2 / fan_in), (1 + tolerance) ** 2 - 1
+        return fail(f"for {label} " + (diagnose(got, expected, [
+            (tolerance * mu_std, f"you returned tolerance x std(mu) = {got:.4g}, as if the stds added; independent "
+                                 "sources add their VARIANCES, so sigma0 may be much larger than that: "
+                                 f"{expected:.4g}."),
+            (mu_std * math.sqrt(tolerance), f"you let the VARIANCE grow by the tolerance ({got:.4g}); the tolerance "
+                                            "bounds the std: (1 + tolerance)^2 Var(mu) = Var(mu) + sigma0^2."),
+            (mu_std * math.sqrt(2 * tolerance), f"you used the small-tolerance approximation (1 + t)^2 - 1 ~ 2t "
+                                                f"({got:.4g}); solve exactly: sqrt(Var(mu) ((1 + t)^2 - 1)) = "
+                                                f"{expected:.4g}."),
+            (math.sqrt(widen / fan_in), f"you took std(mu) = sqrt(1 / fan_in), LeCun's; He's means have "
+                                        f"Var(mu) = 2 / fan_in (expected {expected:.4g})."),
+            (mu_std**2 * widen, f"you returned a variance, sigma0^2 = {got:.4g}; take its square root: "
+                                f"{expected:.4g}."),
+            (mu_std * widen, f"you forgot a square root: sigma0^2 = Var(mu) ((1 + t)^2 - 1), so sigma0 = std(mu) "
+                             f"sqrt((1 + t)^2 - 1) = {expected:.4g}."),
+            (mu_std * (1 + tolerance), f"you returned the largest allowed spread of the sampled weights "
+                                       f"({got:.4g}); sigma0 is the part of it that the noise adds: {expected:.4g}."),
+            (reference_largest_sigma0(784, tolerance),
+             f"your answer is right for 784 inputs, not for {fan_in}: He's std(mu) = sqrt(2 / fan_in) shrinks as the "
+             f"layer widens, and sigma0 must shrink with it ({expected:.4g})."),
+        ], rtol=1e-6) or (f"you returned {got:.4g}; then the sampled weights' std is "
+                          f"{reference_sampled_std(mu_std, got) / mu_std:.4g} x std(mu), not {1 + tolerance:g} x. "
+                          f"Expected {expected:.4g}.")))
+    best, library = reference_largest_sigma0(784, 0.1), reference_sampled_std(math.sqrt(2 / 784), 0.05)
+    return ok(f"for section 3's 784 inputs and 10%: sigma0 = {best:.4f}. The libraries' sigma0 = 0.05 widens the "
+              f"spread by {library / math.sqrt(2 / 784) - 1:.0%}: noisy at the start, yet it trained as well there; "
+              f"for 4096 inputs the same 10% allows only {reference_largest_sigma0(4096, 0.1):.4f}.")
 
 
 # ------------------------------------------------------------------------- KL
