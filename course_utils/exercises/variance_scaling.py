@@ -7,11 +7,13 @@ fan_in=784 He gives 0.0505 -- did you use fan_out?")::
     from course_utils.exercises import variance_scaling
     variance_scaling.check_he_std(my_he_std)
 
-Notebook 05: :func:`check_glorot_std` (``sqrt(2 / (fan_in + fan_out))``),
-:func:`check_truncated_scale` (the 0.8796 rescaling of Keras's truncated
-normal), :func:`check_glorot_normal_sample` (Keras's ``GlorotNormal`` from
-scratch in NumPy) and :func:`check_glorot_uniform_fix` (find the bug in a
+Notebook 05: :func:`check_truncated_scale` (the 0.8796 rescaling of Keras's
+truncated normal), :func:`check_glorot_normal_sample` (Keras's ``GlorotNormal``
+from scratch in NumPy) and :func:`check_glorot_uniform_fix` (find the bug in a
 hand-written Glorot-uniform initializer whose limit is the std formula).
+:func:`check_glorot_std` (``sqrt(2 / (fan_in + fan_out))``) checked a
+transcription exercise notebook 05 no longer asks (the find-the-bug exercise
+took its place; a notebook has at most four exercises).
 
 Notebook 06: :func:`check_he_std` (``sqrt(2 / ((1 + a^2) fan_in))``),
 :func:`check_relu_variance_factors` (what one He layer does to the forward
