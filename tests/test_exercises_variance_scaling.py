@@ -47,6 +47,12 @@ def glorot_normal(shape, rng):
     return _truncated(rng, shape, glorot_std(*shape) / 0.87962566)
 
 
+def glorot_uniform(shape, rng):  # PyTorch layout (fan_out, fan_in)
+    fan_out, fan_in = shape
+    limit = math.sqrt(6 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape)
+
+
 def he_std(fan_in, fan_out, negative_slope=0.0):
     return math.sqrt(2 / ((1 + negative_slope**2) * fan_in))
 
@@ -79,6 +85,7 @@ SOLUTIONS = [
     (vs.check_glorot_std, glorot_std),
     (vs.check_truncated_scale, truncated_scale),
     (vs.check_glorot_normal_sample, glorot_normal),
+    (vs.check_glorot_uniform_fix, glorot_uniform),
     (vs.check_he_std, he_std),
     (vs.check_relu_variance_factors, variance_factors),
     (vs.check_kaiming_normal_sample, kaiming_normal),
@@ -218,6 +225,72 @@ def test_glorot_normal_sample_passes_for_every_seed(seed):
         return glorot_normal(shape, np.random.default_rng([seed, int(rng.integers(2**31))]))
 
     assert vs.check_glorot_normal_sample(solution).passed
+
+
+def _uniform_with_limit(limit):
+    """A Glorot-uniform attempt in PyTorch's (fan_out, fan_in) layout whose limit is limit(fan_in, fan_out)."""
+    def draw(shape, rng):
+        fan_out, fan_in = shape
+        bound = limit(fan_in, fan_out)
+        return rng.uniform(-bound, bound, size=shape)
+    return draw
+
+
+@pytest.mark.parametrize(("wrong", "advice"), [
+    (_uniform_with_limit(lambda fi, fo: math.sqrt(2 / (fi + fo))), "what the given function draws"),  # the bug kept
+    (_uniform_with_limit(lambda fi, fo: 1 / math.sqrt(fi)), "old rule U(+-1/sqrt(fan_in))"),
+    (_uniform_with_limit(lambda fi, fo: 3 * math.sqrt(2 / (fi + fo))), "not 3 std"),
+    (_uniform_with_limit(lambda fi, fo: math.sqrt(3 / (fi + fo))), "loses Glorot's 2"),
+    (_uniform_with_limit(lambda fi, fo: math.sqrt(12 / (fi + fo))), "twice Glorot's"),
+    (_uniform_with_limit(lambda fi, fo: math.sqrt(3 / fi)), "LeCun's uniform"),
+    (_uniform_with_limit(lambda fi, fo: math.sqrt(3 / fo)), "fan_out only"),
+    (_uniform_with_limit(lambda fi, fo: math.sqrt(6 / fi)), "He's uniform"),
+    (_uniform_with_limit(lambda fi, fo: math.sqrt(6 / fo)), "He's factor 2 with fan_out"),
+    (_uniform_with_limit(lambda fi, fo: 0.5 * math.sqrt(6 / (fi + fo))), "solve for l"),
+    (lambda shape, rng: rng.normal(0.0, glorot_std(*shape), size=shape), "not uniform (kurtosis"),
+    (lambda shape, rng: rng.normal(0.0, math.sqrt(6 / sum(shape)), size=shape), "as a normal's std"),
+    (lambda shape, rng: _truncated(rng, shape, 2 * glorot_std(*shape)), "and fix the limit"),
+    (lambda shape, rng: rng.uniform(0.0, math.sqrt(6 / sum(shape)), size=shape), "centred on 0"),
+    (lambda shape, rng: glorot_uniform(shape, rng).T, "swapped"),
+    (lambda shape, rng: glorot_uniform(shape, np.random.default_rng()), "seeded alike"),
+    (lambda shape, rng: glorot_uniform(shape, np.random.default_rng(0)), "two different generators"),
+])
+def test_glorot_uniform_fix_advice(wrong, advice):
+    feedback = vs.check_glorot_uniform_fix(wrong)
+    assert not feedback.passed, feedback.message
+    assert advice in feedback.message, feedback.message
+
+
+def test_glorot_uniform_fix_names_the_measured_std():
+    message = vs.check_glorot_uniform_fix(_uniform_with_limit(lambda fi, fo: math.sqrt(2 / (fi + fo)))).message
+    assert "(256, 784) weight your std is 0.577 x Glorot's sigma" in message and "1/(3n)" in message
+
+
+def test_glorot_uniform_fix_accepts_either_layout_and_float32():
+    # the limit is symmetric in the fans: reading shape as (fan_in, fan_out) is right too
+    def keras_reading(shape, rng):
+        fan_in, fan_out = shape
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, size=shape).astype(np.float32)
+
+    assert vs.check_glorot_uniform_fix(keras_reading).passed
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_glorot_uniform_fix_passes_for_every_seed(seed):
+    # the five-standard-error tolerances must not reject a right answer that drew other numbers
+    def solution(shape, rng):
+        return glorot_uniform(shape, np.random.default_rng([seed, int(rng.integers(2**31))]))
+
+    assert vs.check_glorot_uniform_fix(solution).passed
+
+
+def test_glorot_uniform_fix_mistakes_differ_on_some_shape():
+    # no two named mistakes (nor a mistake and the right answer) coincide on every shape: each message is reachable
+    rows = [np.ones(len(vs._UNIFORM_FIX_SHAPES))] + [values for values, _ in vs._uniform_fix_mistakes()]
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            assert np.max(np.abs(a / b - 1)) > 0.05
 
 
 # ------------------------------------------------------- specific advice, notebook 06

@@ -7,10 +7,13 @@ fan_in=784 He gives 0.0505 -- did you use fan_out?")::
     from course_utils.exercises import variance_scaling
     variance_scaling.check_he_std(my_he_std)
 
-Notebook 05: :func:`check_glorot_std` (``sqrt(2 / (fan_in + fan_out))``),
-:func:`check_truncated_scale` (the 0.8796 rescaling of Keras's truncated
-normal) and :func:`check_glorot_normal_sample` (Keras's ``GlorotNormal`` from
-scratch in NumPy).
+Notebook 05: :func:`check_truncated_scale` (the 0.8796 rescaling of Keras's
+truncated normal), :func:`check_glorot_normal_sample` (Keras's ``GlorotNormal``
+from scratch in NumPy) and :func:`check_glorot_uniform_fix` (find the bug in a
+hand-written Glorot-uniform initializer whose limit is the std formula).
+:func:`check_glorot_std` (``sqrt(2 / (fan_in + fan_out))``) checked a
+transcription exercise notebook 05 no longer asks (the find-the-bug exercise
+took its place; a notebook has at most four exercises).
 
 Notebook 06: :func:`check_he_std` (``sqrt(2 / ((1 + a^2) fan_in))``),
 :func:`check_relu_variance_factors` (what one He layer does to the forward
@@ -39,7 +42,7 @@ from ..activations import SELU_ALPHA, SELU_SCALE  # SELU's constants: Klambauer 
 from ..activations import numpy_function as activation_function
 from ..initializers import TRUNCATED_NORMAL_STD  # std of a unit normal truncated to +-2 (Keras's cut)
 from . import checker, close, fail, ok
-from ._common import check_cases, diagnose, generator_advice, pair, shaped_array
+from ._common import check_cases, diagnose, first_match, generator_advice, pair, shaped_array
 
 __all__ = [
     "TRUNCATED_NORMAL_STD",
@@ -48,6 +51,7 @@ __all__ = [
     "check_glorot_std",
     "check_truncated_scale",
     "check_glorot_normal_sample",
+    "check_glorot_uniform_fix",
     "check_he_std",
     "check_relu_variance_factors",
     "check_kaiming_normal_sample",
@@ -216,6 +220,105 @@ def check_glorot_normal_sample(my_glorot_normal: Callable[[tuple[int, int], np.r
         return fail(advice)
     return ok(f"std {std:.4g} (target {target:.4g}), largest |w| {biggest:.4g} <= 2 s = {bound:.4g}, "
               f"kurtosis {kurt:.2f} (truncated normal: {_TRUNCATED_KURTOSIS}).")
+
+
+# PyTorch-layout (fan_out, fan_in) weights the fixed initializer is called on, three seeds each: a 784 -> 256
+# layer, its mirror and a square one (about 200,000 draws each: a std to 0.45%, five standard errors of a
+# uniform's), so that a rule with one fan only, or the other one, shows on some shape.
+_UNIFORM_FIX_SHAPES: tuple[tuple[int, int], ...] = ((256, 784), (784, 256), (448, 448))
+_UNIFORM_FIX_SEEDS = (0, 1, 2)
+
+
+def _uniform_fix_mistakes() -> list[tuple[np.ndarray, str]]:
+    """Known wrong fixes: (their std / Glorot's std on each of _UNIFORM_FIX_SHAPES, advice)."""
+    fan_out, fan_in = np.asarray(_UNIFORM_FIX_SHAPES, dtype=np.float64).T
+    fans = fan_in + fan_out
+    rows = [
+        (1 / math.sqrt(3.0), "That is what the given function draws: its limit is sqrt(2/(fan_in+fan_out)), Glorot's "
+                             "*std*, and a uniform on [-limit, limit] has std limit/sqrt(3). On a square layer that is "
+                             "Var = 1/(3n): the old rule Glorot replaced, which shrinks a tanh signal 1/sqrt(3) per "
+                             "layer (section 2)."),
+        (np.sqrt(fans / (6.0 * fan_in)), "That is the old rule U(+-1/sqrt(fan_in)) (PyTorch's nn.Linear default), "
+                                         "whose variance is a third of 1/fan_in."),
+        (math.sqrt(3.0), "The limit is 3 standard deviations; a uniform's std is limit/sqrt(3), so the limit is "
+                         "sqrt(3) std, not 3 std."),
+        (1 / math.sqrt(2.0), "A limit of sqrt(3/(fan_in+fan_out)) loses Glorot's 2: the limit is sqrt(3 Var) = "
+                             "sqrt(3 x 2/(fan_in+fan_out))."),
+        (math.sqrt(2.0), "Your variance is twice Glorot's: the 6 of the limit already holds Glorot's 2 (6 = 3 x 2); "
+                         "no further factor 2."),
+        (np.sqrt(fans / (2.0 * fan_in)), "That is LeCun's uniform, sqrt(3/fan_in): fan_in only (the forward "
+                                         "condition); Glorot averages the two fans."),
+        (np.sqrt(fans / (2.0 * fan_out)), "That uses fan_out only, sqrt(3/fan_out) (in PyTorch's (out, in) layout "
+                                          "shape[0] is fan_out); Glorot averages the two fans."),
+        (np.sqrt(fans / fan_in), "That is He's uniform (kaiming_uniform_), sqrt(6/fan_in): a factor 2 for ReLU and "
+                                 "fan_in alone. Glorot's 6 goes with the *sum* of the fans."),
+        (np.sqrt(fans / fan_out), "That is sqrt(6/fan_out): He's factor 2 with fan_out alone. Glorot's 6 goes with "
+                                  "the *sum* of the fans."),
+    ]
+    return [(np.broadcast_to(np.asarray(value, dtype=np.float64), fans.shape), advice) for value, advice in rows]
+
+
+@checker("the bug in a Glorot-uniform initializer")
+def check_glorot_uniform_fix(my_glorot_uniform: Callable[[tuple[int, int], np.random.Generator], np.ndarray],
+                             ) -> tuple[bool, str]:
+    """Check ``my_glorot_uniform(shape, rng)``: PyTorch's ``xavier_uniform_`` for a ``(fan_out, fan_in)`` weight.
+
+    Notebook 05's buggy version draws ``U(-l, l)`` with ``l = sqrt(2/(fan_in+fan_out))``,
+    Glorot's *std*, so its weights have std ``l/sqrt(3)`` (on a square layer the
+    old rule's ``Var = 1/(3n)``). The fix: ``l = sqrt(6/(fan_in+fan_out))``. The
+    function is called on three shapes with three seeds each; the std of every
+    draw must be Glorot's within five standard errors. Wrong fixes named: the
+    unchanged bug, the old rule, 3 std as the limit, Glorot's 2 lost or doubled,
+    one fan only (LeCun's or He's uniform, with fan_in or fan_out), a normal
+    draw (with the std, or with the limit as its std), draws not centred, and
+    draws not taken from ``rng``.
+    """
+    ratio = np.empty((len(_UNIFORM_FIX_SHAPES), len(_UNIFORM_FIX_SEEDS)))  # std / Glorot's std, per shape and seed
+    kurtoses = []
+    for i, shape in enumerate(_UNIFORM_FIX_SHAPES):
+        sigma = _glorot_std(shape[1], shape[0])
+        for j, seed in enumerate(_UNIFORM_FIX_SEEDS):
+            got = shaped_array(my_glorot_uniform(shape, np.random.default_rng(seed)), shape)
+            if isinstance(got, str):
+                return fail(got)
+            std = float(got.std())
+            if abs(got.mean()) > _Z * max(std, sigma) / math.sqrt(got.size):
+                return fail(f"for shape {shape} the mean of your weights is {got.mean():.3g}; Glorot weights are "
+                            "centred on 0: draw from rng.uniform(-limit, limit), not from 0 to limit.")
+            ratio[i, j] = std / sigma
+            kurtoses.append(_kurtosis(got))
+    kurt = float(np.mean(kurtoses))
+    uniform = abs(kurt - _UNIFORM_KURTOSIS) < 0.1  # a normal's is 3, a normal truncated at 2 sd 2.37
+    tol = _std_tolerance(min(a * b for a, b in _UNIFORM_FIX_SHAPES), _UNIFORM_KURTOSIS if uniform else _NORMAL_KURTOSIS)
+
+    def near(per_shape: Any) -> bool:
+        return bool(np.all(np.abs(ratio / np.reshape(per_shape, (-1, 1)) - 1) <= tol))
+
+    right = near(np.ones(len(_UNIFORM_FIX_SHAPES)))
+    head = f"on a {_UNIFORM_FIX_SHAPES[0]} weight your std is {ratio[0, 0]:.3f} x Glorot's sigma"
+    if not uniform:
+        if right:
+            return fail(f"the std is right, but the draw is not uniform (kurtosis {kurt:.2f}; a uniform's is 1.8, a "
+                        "normal's 3): this is Glorot *uniform*, PyTorch's xavier_uniform_. Draw rng.uniform(-limit, "
+                        "limit, size=shape).")
+        if near(np.full(len(_UNIFORM_FIX_SHAPES), math.sqrt(3.0))):
+            return fail(f"{head}, and the draw is bell-shaped (kurtosis {kurt:.2f}): you used the uniform's limit "
+                        "sqrt(6/(fan_in+fan_out)) as a normal's std (3x the variance). Keep rng.uniform(-limit, "
+                        "limit, size=shape).")
+        return fail(f"{head}, and the draw is not uniform (kurtosis {kurt:.2f}; a uniform's is 1.8): keep "
+                    "rng.uniform(-limit, limit, size=shape) and fix the limit.")
+    if not right:
+        advice = first_match((lambda values=values: near(values), text) for values, text in _uniform_fix_mistakes())
+        if advice:
+            return fail(f"{head}. {advice}")
+        return fail(f"{head} ({', '.join(f'{r:.3f}' for r in ratio[:, 0])} on the shapes "
+                    f"{', '.join(map(str, _UNIFORM_FIX_SHAPES))}); it should be 1 on every one. Measure the std "
+                    "of U(-l, l) against sqrt(2/(fan_in+fan_out)) and solve for l.")
+    advice = generator_advice(my_glorot_uniform, _UNIFORM_FIX_SHAPES[0])
+    if advice:
+        return fail(advice)
+    return ok("limit = sqrt(6/(fan_in+fan_out)) = sqrt(3) sigma: std sigma = sqrt(2/(fan_in+fan_out)) on every "
+              "shape. The std formula used as a limit drew a third of the variance: the old rule, by accident.")
 
 
 # ----------------------------------------------------------------- notebook 06
