@@ -11,9 +11,6 @@ Notebook 05: :func:`check_truncated_scale` (the 0.8796 rescaling of Keras's
 truncated normal), :func:`check_glorot_normal_sample` (Keras's ``GlorotNormal``
 from scratch in NumPy) and :func:`check_glorot_uniform_fix` (find the bug in a
 hand-written Glorot-uniform initializer whose limit is the std formula).
-:func:`check_glorot_std` (``sqrt(2 / (fan_in + fan_out))``) checked a
-transcription exercise notebook 05 no longer asks (the find-the-bug exercise
-took its place; a notebook has at most four exercises).
 
 Notebook 06: :func:`check_he_std` (``sqrt(2 / ((1 + a^2) fan_in))``),
 :func:`check_relu_variance_factors` (what one He layer does to the forward
@@ -48,7 +45,6 @@ __all__ = [
     "TRUNCATED_NORMAL_STD",
     "SELU_ALPHA",
     "SELU_SCALE",
-    "check_glorot_std",
     "check_truncated_scale",
     "check_glorot_normal_sample",
     "check_glorot_uniform_fix",
@@ -96,42 +92,6 @@ def _kurtosis(w: np.ndarray) -> float:
 
 def _glorot_std(fan_in: int, fan_out: int) -> float:
     return math.sqrt(2.0 / (fan_in + fan_out))
-
-
-def _glorot_std_advice(fan_in: int, fan_out: int, got: float, expected: float) -> str:
-    """What to tell a learner whose std for these fans is ``got``, not ``expected``."""
-    head = f"your std is {got:.4g}; for fan_in={fan_in}, fan_out={fan_out} Glorot gives {expected:.4g}"
-    advice = diagnose(got, expected, [
-        (math.sqrt(1.0 / fan_in), "did you use fan_in alone? sqrt(1/fan_in) is LeCun's rule, which only keeps "
-                                  "the forward signal; Glorot averages the forward and backward conditions."),
-        (math.sqrt(1.0 / fan_out), "did you use fan_out alone? That keeps only the backward gradient; Glorot "
-                                   "uses the average of fan_in and fan_out."),
-        (math.sqrt(1.0 / (fan_in + fan_out)), "the 2 is missing: Var = 2 / (fan_in + fan_out), i.e. 1 over the "
-                                              "*average* fan."),
-        (math.sqrt(6.0 / (fan_in + fan_out)), "that is the uniform limit sqrt(6/(fan_in+fan_out)); the std of "
-                                              "that uniform (and of Glorot normal) is the limit / sqrt(3)."),
-        (2.0 / (fan_in + fan_out), "that is the variance; return its square root."),
-        (math.sqrt(2.0 / (fan_in * fan_out)), "fans add, they do not multiply: 2 / (fan_in + fan_out)."),
-        (math.sqrt(2.0) / (fan_in + fan_out), "the square root covers the whole fraction: sqrt(2 / (fan_in + "
-                                              "fan_out))."),
-    ])
-    return f"{head}. " + (advice or "Var(W) = 2 / (fan_in + fan_out); the std is its square root.")
-
-
-@checker("Glorot (Xavier) standard deviation")
-def check_glorot_std(my_glorot_std: Callable[[int, int], float]) -> tuple[bool, str]:
-    """Check ``my_glorot_std(fan_in, fan_out)`` = ``sqrt(2 / (fan_in + fan_out))`` (Glorot & Bengio 2010, eq. 12).
-
-    Typical mistakes named: LeCun's ``1/fan_in`` (forward only), ``1/fan_out``
-    (backward only), ``1/(fan_in + fan_out)`` (the 2 lost), the uniform limit
-    ``sqrt(6/(fan_in + fan_out))`` instead of the std, and the variance instead
-    of the std.
-    """
-    wrong = check_cases(my_glorot_std, _glorot_std, _FANS, _glorot_std_advice)
-    if wrong:
-        return fail(wrong)
-    return ok("Var(W) = 2 / (fan_in + fan_out): the compromise between Var = 1/fan_in (forward) and "
-              "1/fan_out (backward).")
 
 
 def _truncated_scale_advice(target: float, got: float, expected: float) -> str:
