@@ -64,6 +64,13 @@ def section() -> str:
             f"{table()}\n{END}\n")
 
 
+def write_section(path: Path, section: str) -> None:
+    """Replace this report's section of ``path`` (between its markers) or append it; keep the rest."""
+    from _sections import write_marked_section
+
+    write_marked_section(path, section, START, END)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="write the section into this file (RESULTS.md)")
@@ -71,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     text = section()
     print(text)
     if args.out:
-        from _sections import write_marked_section
-
-        write_marked_section(args.out, text, START, END)
+        write_section(args.out, text)
     return 0
 
 

@@ -443,9 +443,18 @@ def test_saved_notebook_reopens_cleanly(tmp_path):
 
 # ------------------------------------------- collapsed check cells (issue 17): three notebooks, as a learner sees them
 
-# notebook -> index of a collapsed check cell (jupyter.source_hidden, tag hide-input) whose ✔ lines show. The
-# notebook runs up to that cell only (nbclient, quick profile), then opens with those outputs in JupyterLab.
-COLLAPSED_CELLS = {"02_variance_and_signal_propagation": 6, "06_he_kaiming": 6, "12_choosing_a_scheme": 8}
+# Three notebooks, each shown at its first collapsed check cell (jupyter.source_hidden, tag hide-input, an
+# `expect` call): the notebook runs up to that cell only (nbclient, quick profile), then opens in JupyterLab.
+COLLAPSED_NOTEBOOKS = ("02_variance_and_signal_propagation", "06_he_kaiming", "12_choosing_a_scheme")
+
+
+def _first_check_cell(notebook: Path) -> int:
+    """Index of the notebook's first collapsed code cell that checks a claim (calls ``expect``)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return next(i for i, c in enumerate(cells) if c.cell_type == "code" and "hide-input" in c.metadata.get("tags", [])
+                and c.metadata.get("jupyter", {}).get("source_hidden") and "expect(" in c.source)
+
+
 SCREENSHOTS = REPO / "docs" / "screenshots"
 JS_CELL = """
 const [index, done] = [arguments[0], arguments[arguments.length - 1]];
@@ -512,8 +521,8 @@ def test_check_cells_render_collapsed_with_their_outputs(tmp_path):
     pytest.importorskip("selenium", reason="selenium is in the dev extra: pip install -e '.[dev]'")
     root = tmp_path / "root"
     root.mkdir()
-    copies = {stem: _run_until(REPO / "notebooks" / f"{stem}.ipynb", index, root)
-              for stem, index in COLLAPSED_CELLS.items()}
+    cells = {stem: _first_check_cell(REPO / "notebooks" / f"{stem}.ipynb") for stem in COLLAPSED_NOTEBOOKS}
+    copies = {stem: _run_until(REPO / "notebooks" / f"{stem}.ipynb", index, root) for stem, index in cells.items()}
     ARTIFACTS.mkdir(exist_ok=True)
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [*_jupyter(), "lab", *_lab_args(port, token), f"--ServerApp.root_dir={root}",
@@ -522,7 +531,7 @@ def test_check_cells_render_collapsed_with_their_outputs(tmp_path):
     with lab_server(cmd, port=port, token=token, tmp=tmp_path) as base:
         driver = _chrome(tmp_path)
         try:
-            for stem, index in COLLAPSED_CELLS.items():
+            for stem, index in cells.items():
                 relpath = copies[stem].name
                 driver.get(f"{base}/lab/tree/{relpath}?token={token}")
                 _wait(driver, lambda s, r=relpath: s["path"] == r and s["cells"] > 0, PAGE_READY, f"{relpath} to open")
