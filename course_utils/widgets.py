@@ -228,7 +228,7 @@ def signal_figure(
     label = str(frame["init"].iloc[0])
     th = _theory_or_none(initializer, activation, depth, width, input_std) if theory else None
     if title is None:
-        title = f"{label}, {activation}, {depth} layers of {width}\n{_summary_line(frame, depth)}"
+        title = f"{plots.human_name(label)}, {activation}, {depth} layers of {width}\n{_summary_line(frame, depth)}"
     fig = plots.plot_signal_propagation({label: frame}, stats=tuple(stats),
                                         theory={label: th} if th is not None else None, title=title)
     _readable_log_axes(fig)

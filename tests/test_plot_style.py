@@ -40,7 +40,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from course_utils import diagnostics, plots  # noqa: E402
+from course_utils import diagnostics, plots, widgets  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -361,6 +361,14 @@ SCENARIOS: dict[str, Callable[[], Figure]] = {
     "plot_images": lambda: plots.plot_images(np.random.default_rng(0).random((12, 784)), np.arange(12) % 10,
                                              class_names=[f"class {i}" for i in range(10)]),
     "plot_lr_transfer": lambda: plots.plot_lr_transfer(*lr_frame()),
+    # The explorer's figure (notebooks 02-07), over settings that put its curves in every corner.
+    "widgets.signal_figure, He on ReLU": lambda: widgets.signal_figure(30, 64, "he_normal", n_samples=64),
+    "widgets.signal_figure, Glorot on tanh": lambda: widgets.signal_figure(30, 64, "glorot_normal", activation="tanh",
+                                                                            n_samples=64),
+    "widgets.signal_figure, a small std vanishes": lambda: widgets.signal_figure(20, 64, std=0.01, n_samples=64),
+    "widgets.signal_figure, a large std explodes": lambda: widgets.signal_figure(20, 64, std=0.5, n_samples=64),
+    "widgets.signal_figure, sigmoid saturation": lambda: widgets.signal_figure(
+        10, 64, std=1.0, activation="sigmoid", stats=("std", "frac_saturated"), n_samples=64),
 }
 
 

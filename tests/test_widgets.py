@@ -33,7 +33,7 @@ def test_static_call_at_defaults_draws_forward_and_backward():
     assert set(frame["init"]) == {"he_normal"} and set(frame["activation"]) == {"relu"}
     # the measured line and the dashed mean-field line in the forward panel
     assert len(fig.axes[0].get_lines()) == 2
-    assert "he_normal, relu, 30 layers of 256" in fig._suptitle.get_text()
+    assert "He normal, relu, 30 layers of 256" in fig._suptitle.get_text()  # the human name (plots.human_name)
 
 
 def test_outside_a_kernel_the_explorer_falls_back_to_the_figure():
