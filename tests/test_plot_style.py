@@ -241,14 +241,19 @@ def history(label, seed, values, framework="torch"):
                    seconds_per_epoch=[0.5] * n, config={"label": label, "seed": seed})
 
 
-def seeded_runs(labels, n_seeds, epochs=6):
-    """Learning curves that rise from 0.1 to about 0.85 (the whole height of the panel), seed noise 0.03."""
-    rng = np.random.default_rng(0)
+def _curves(labels, n_seeds, epochs, *, seed, top, step, tau, noise):
+    """Learning curves rising from 0.1 towards ``top - step * k`` for the k-th label, seed noise ``noise``."""
+    rng = np.random.default_rng(seed)
     runs = []
     for k, label in enumerate(labels):
-        base = 0.1 + (0.75 - 0.1 * k) * (1 - np.exp(-np.arange(epochs) / 1.5))
-        runs += [history(label, s, np.clip(base + rng.normal(0, 0.03, epochs), 0, 1)) for s in range(n_seeds)]
+        base = 0.1 + (top - 0.1 - step * k) * (1 - np.exp(-np.arange(epochs) / tau))
+        runs += [history(label, s, np.clip(base + rng.normal(0, noise, epochs), 0, 1)) for s in range(n_seeds)]
     return runs
+
+
+def seeded_runs(labels, n_seeds, epochs=6):
+    """Learning curves that rise from 0.1 to about 0.85 (the whole height of the panel), seed noise 0.03."""
+    return _curves(labels, n_seeds, epochs, seed=0, top=0.85, step=0.1, tau=1.5, noise=0.03)
 
 
 def signal_frames(inits=("glorot_normal", "he_normal"), activation="tanh", seeds=(0,)):
@@ -274,12 +279,7 @@ def lr_frame():
 
 def spread_runs(labels, n_seeds, epochs=8):
     """Curves that fill a panel from corner to corner (seed noise 0.06): no corner is free for a legend."""
-    rng = np.random.default_rng(1)
-    runs = []
-    for k, label in enumerate(labels):
-        base = 0.1 + (0.85 - 0.12 * k) * (1 - np.exp(-np.arange(epochs) / 2.0))
-        runs += [history(label, s, np.clip(base + rng.normal(0, 0.06, epochs), 0, 1)) for s in range(n_seeds)]
-    return runs
+    return _curves(labels, n_seeds, epochs, seed=1, top=0.95, step=0.12, tau=2.0, noise=0.06)
 
 
 CROWDED = ["He", "Xavier", "LeCun", "orthogonal", "sparse k=15", "N(0, 1)", "PyTorch default"]
