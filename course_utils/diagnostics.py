@@ -771,16 +771,8 @@ _SIGNAL_COLUMNS = ("depth", "layer", "mean", "std", "preact_std", "frac_saturate
                    "grad_std", "preact_grad_std", "weight_grad_std")
 
 
-def signal_propagation(
-    init: Any,
-    activation: str,
-    depth: int,
-    width: int,
-    n_samples: int = 512,
-    seed: int = 0,
-    input_std: float = 1.0,
-    framework: str = "numpy",
-) -> pd.DataFrame:
+def signal_propagation(init: Any, activation: str, depth: int, width: int, n_samples: int = 512, seed: int = 0,
+                       input_std: float = 1.0, framework: str = "numpy") -> pd.DataFrame:
     """Forward and backward statistics of an untrained deep network, layer by layer.
 
     The network is ``depth`` square, bias-free dense layers of ``width`` units,

@@ -845,17 +845,11 @@ def plot_heatmap(
     col: str,
     value: str,
     *,
-    agg: str = "mean",
-    fmt: str = ".2f",
-    annot: bool = True,
-    log: bool = False,
-    cmap: str | None = None,
-    center: float | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    value_label: str | None = None,
-    ax: Any = None,
-    title: str | None = None,
+    agg: str = "mean",  # over the rows that share a (row, col) cell: seeds
+    fmt: str = ".2f", annot: bool = True,  # the numbers written in the cells
+    log: bool = False, cmap: str | None = None, center: float | None = None,  # the colour scale
+    vmin: float | None = None, vmax: float | None = None,
+    value_label: str | None = None, ax: Any = None, title: str | None = None,
 ) -> Figure:
     """A grid of results: ``value`` for every (``row``, ``col``) pair, aggregated over the rest (seeds).
 

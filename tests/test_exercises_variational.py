@@ -134,7 +134,7 @@ def test_largest_sigma0_meets_the_tolerance_on_a_draw():
         (lambda f, t: math.sqrt(2 / f) * (1 + t), ["largest allowed spread"]),
         (lambda f, t: sigma0_solution(784, t), ["right for 784 inputs, not for 4096"]),
         (lambda f, t: 0.05, ["1.407 x std(mu), not 1.1 x"]),
-        (lambda f, t: "0.02", ["one number"]),
+        (lambda f, t: "0.02", ["should be a number", "str"]),
     ],
 )
 def test_largest_sigma0_mistakes_get_specific_advice(wrong, fragments):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import checker, close, fail, ok
-from ._common import array, diagnose, first_match, first_miss
+from ._common import array, check_cases, diagnose, first_match, first_miss
 
 __all__ = [
     "reference_rho",
@@ -111,41 +111,42 @@ def reference_largest_sigma0(fan_in: int, tolerance: float) -> float:
     return math.sqrt(2 / fan_in) * math.sqrt((1 + tolerance) ** 2 - 1)
 
 
+def _largest_sigma0_advice(fan_in: int, tolerance: float, got: float, expected: float) -> str:
+    """What to tell a learner whose sigma0 for this width and tolerance is ``got``, not ``expected``."""
+    mu_std, widen = math.sqrt(2 / fan_in), (1 + tolerance) ** 2 - 1
+    return f"for fan_in = {fan_in}, tolerance = {tolerance:g} " + (diagnose(got, expected, [
+        (tolerance * mu_std, f"you returned tolerance x std(mu) = {got:.4g}, as if the stds added; independent "
+                             "sources add their VARIANCES, so sigma0 may be much larger than that: "
+                             f"{expected:.4g}."),
+        (mu_std * math.sqrt(tolerance), f"you let the VARIANCE grow by the tolerance ({got:.4g}); the tolerance "
+                                        "bounds the std: (1 + tolerance)^2 Var(mu) = Var(mu) + sigma0^2."),
+        (mu_std * math.sqrt(2 * tolerance), f"you used the small-tolerance approximation (1 + t)^2 - 1 ~ 2t "
+                                            f"({got:.4g}); solve exactly: sqrt(Var(mu) ((1 + t)^2 - 1)) = "
+                                            f"{expected:.4g}."),
+        (math.sqrt(widen / fan_in), f"you took std(mu) = sqrt(1 / fan_in), LeCun's; He's means have "
+                                    f"Var(mu) = 2 / fan_in (expected {expected:.4g})."),
+        (mu_std**2 * widen, f"you returned a variance, sigma0^2 = {got:.4g}; take its square root: "
+                            f"{expected:.4g}."),
+        (mu_std * widen, f"you forgot a square root: sigma0^2 = Var(mu) ((1 + t)^2 - 1), so sigma0 = std(mu) "
+                         f"sqrt((1 + t)^2 - 1) = {expected:.4g}."),
+        (mu_std * (1 + tolerance), f"you returned the largest allowed spread of the sampled weights "
+                                   f"({got:.4g}); sigma0 is the part of it that the noise adds: {expected:.4g}."),
+        (reference_largest_sigma0(784, tolerance),
+         f"your answer is right for 784 inputs, not for {fan_in}: He's std(mu) = sqrt(2 / fan_in) shrinks as the "
+         f"layer widens, and sigma0 must shrink with it ({expected:.4g})."),
+    ], rtol=1e-6) or (f"you returned {got:.4g}; then the sampled weights' std is "
+                  f"{reference_sampled_std(mu_std, got) / mu_std:.4g} x std(mu), not {1 + tolerance:g} x. "
+                  f"Expected {expected:.4g}."))
+
+
 @checker("sigma0 for a layer of another width")
 def check_largest_sigma0(my_largest_sigma0: Callable[[int, float], Any]) -> tuple[bool, str]:
     """Check ``my_largest_sigma0(fan_in, tolerance)``: the largest initial posterior std that keeps the spread of
     the sampled weights ``w = mu + sigma0 eps`` at most ``1 + tolerance`` times that of the He means alone."""
-    miss = first_miss(my_largest_sigma0, reference_largest_sigma0, [(784, 0.1), (4096, 0.1), (100, 0.5), (784, 0.01)],
-                      rtol=1e-6)
-    if miss:
-        (fan_in, tolerance), got, expected = miss
-        label = f"fan_in = {fan_in}, tolerance = {tolerance:g}"
-        if isinstance(got, str):
-            return fail(f"for {label} return one number, sigma0.")
-        mu_std, widen = math.sqrt(2 / fan_in), (1 + tolerance) ** 2 - 1
-        return fail(f"for {label} " + (diagnose(got, expected, [
-            (tolerance * mu_std, f"you returned tolerance x std(mu) = {got:.4g}, as if the stds added; independent "
-                                 "sources add their VARIANCES, so sigma0 may be much larger than that: "
-                                 f"{expected:.4g}."),
-            (mu_std * math.sqrt(tolerance), f"you let the VARIANCE grow by the tolerance ({got:.4g}); the tolerance "
-                                            "bounds the std: (1 + tolerance)^2 Var(mu) = Var(mu) + sigma0^2."),
-            (mu_std * math.sqrt(2 * tolerance), f"you used the small-tolerance approximation (1 + t)^2 - 1 ~ 2t "
-                                                f"({got:.4g}); solve exactly: sqrt(Var(mu) ((1 + t)^2 - 1)) = "
-                                                f"{expected:.4g}."),
-            (math.sqrt(widen / fan_in), f"you took std(mu) = sqrt(1 / fan_in), LeCun's; He's means have "
-                                        f"Var(mu) = 2 / fan_in (expected {expected:.4g})."),
-            (mu_std**2 * widen, f"you returned a variance, sigma0^2 = {got:.4g}; take its square root: "
-                                f"{expected:.4g}."),
-            (mu_std * widen, f"you forgot a square root: sigma0^2 = Var(mu) ((1 + t)^2 - 1), so sigma0 = std(mu) "
-                             f"sqrt((1 + t)^2 - 1) = {expected:.4g}."),
-            (mu_std * (1 + tolerance), f"you returned the largest allowed spread of the sampled weights "
-                                       f"({got:.4g}); sigma0 is the part of it that the noise adds: {expected:.4g}."),
-            (reference_largest_sigma0(784, tolerance),
-             f"your answer is right for 784 inputs, not for {fan_in}: He's std(mu) = sqrt(2 / fan_in) shrinks as the "
-             f"layer widens, and sigma0 must shrink with it ({expected:.4g})."),
-        ], rtol=1e-6) or (f"you returned {got:.4g}; then the sampled weights' std is "
-                          f"{reference_sampled_std(mu_std, got) / mu_std:.4g} x std(mu), not {1 + tolerance:g} x. "
-                          f"Expected {expected:.4g}.")))
+    wrong = check_cases(my_largest_sigma0, reference_largest_sigma0, [(784, 0.1), (4096, 0.1), (100, 0.5), (784, 0.01)],
+                        _largest_sigma0_advice, rtol=1e-6)
+    if wrong:
+        return fail(wrong)
     best, library = reference_largest_sigma0(784, 0.1), reference_sampled_std(math.sqrt(2 / 784), 0.05)
     return ok(f"for section 3's 784 inputs and 10%: sigma0 = {best:.4f}. The libraries' sigma0 = 0.05 widens the "
               f"spread by {library / math.sqrt(2 / 784) - 1:.0%}: noisy at the start, yet it trained as well there; "
