@@ -23,16 +23,15 @@ from test_notebook_shape import BASELINE, HALVED, NOTEBOOKS, shape  # noqa: E402
 START, END = "<!-- reading_load: start -->", "<!-- reading_load: end -->"
 
 
-def _cells(path: Path) -> tuple[int, int, int]:
-    """(collapsed code cells, exercises (solution cells), predict-then-run prompts) of one notebook."""
+def _cells(path: Path) -> tuple[int, int]:
+    """(collapsed code cells, exercises (solution cells)) of one notebook."""
     collapsed = exercises = 0
     for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
         meta = cell.get("metadata", {})
         if cell["cell_type"] == "code":
             collapsed += bool(meta.get("jupyter", {}).get("source_hidden") or "hide-input" in meta.get("tags", []))
             exercises += "solution" in meta.get("tags", [])
-    text = path.read_text(encoding="utf-8")
-    return collapsed, exercises, text.count('"my_')
+    return collapsed, exercises
 
 
 def table() -> str:
@@ -43,7 +42,7 @@ def table() -> str:
     for number, (base_visible, base_expects) in sorted(BASELINE.items()):
         (path,) = NOTEBOOKS.glob(f"{number}_*.ipynb")
         visible, expects = shape(path)
-        collapsed, exercises, _ = _cells(path)
+        collapsed, exercises = _cells(path)
         limit = base_visible // 2 if number in HALVED else base_visible
         rows.append(f"| {path.stem} | {base_visible:,} | {visible:,} | {visible / base_visible:.2f} | {limit:,} "
                     f"| {base_expects} | {expects} | {collapsed} | {exercises} |")

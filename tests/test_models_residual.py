@@ -7,17 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from test_models import FRAMEWORKS, _kernel
 
 from course_utils import diagnostics, initializers, models
-
-FRAMEWORKS = ("keras", "torch")
-
-
-def _kernel(layer, fw):
-    if fw == "torch":
-        p = next(p for p in layer.parameters(recurse=False) if p.ndim >= 2).detach().numpy()
-        return np.transpose(p, (*range(2, p.ndim), 1, 0))
-    return next(np.asarray(w) for w in layer.trainable_weights if len(w.shape) >= 2)
 
 
 def _batch(n=128, d=784, seed=0):

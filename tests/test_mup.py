@@ -221,34 +221,28 @@ def test_best_lr_edges_and_divergence():
         mup.best_lr(lrs, [1.0])
 
 
-def test_shift_ratios():
+def _lr_rows(framework, centres, floor=0.0):
+    """Synthetic sweep rows: per parametrization and width a loss parabola in log2(lr) around its centre."""
     import pandas as pd
 
-    lrs = 2.0 ** np.arange(-12, -3)
-    rows = []
-    for p, centre in (("sp", {64: -7.0, 1024: -11.0}), ("mup", {64: -7.0, 1024: -7.5})):
-        for w, c in centre.items():
-            rows += [{"framework": "torch", "parametrization": p, "width": w, "seed": 0, "lr": lr,
-                      "loss": (math.log2(lr) - c) ** 2} for lr in lrs]
-    ratios = mup.shift_ratios(mup.best_lrs(pd.DataFrame(rows)), narrow=64, wide=1024).set_index("parametrization")
+    return pd.DataFrame([{"framework": framework, "parametrization": p, "width": w, "seed": 0, "lr": lr,
+                          "loss": floor + (math.log2(lr) - c) ** 2}
+                         for p, by_width in centres.items() for w, c in by_width.items() for lr in 2.0 ** np.arange(-12, -3)])
+
+
+def test_shift_ratios():
+    runs = _lr_rows("torch", {"sp": {64: -7.0, 1024: -11.0}, "mup": {64: -7.0, 1024: -7.5}})
+    ratios = mup.shift_ratios(mup.best_lrs(runs), narrow=64, wide=1024).set_index("parametrization")
     assert ratios.loc["sp", "ratio"] == pytest.approx(1 / 16)
     assert ratios.loc["mup", "ratio"] == pytest.approx(2 ** -0.5)
     with pytest.raises(ValueError, match="width 4096"):
-        mup.shift_ratios(mup.best_lrs(pd.DataFrame(rows)), narrow=64, wide=4096)
+        mup.shift_ratios(mup.best_lrs(runs), narrow=64, wide=4096)
     with pytest.raises(ValueError, match="lacks column"):
-        mup.best_lrs(pd.DataFrame(rows).drop(columns="loss"))
+        mup.best_lrs(runs.drop(columns="loss"))
 
 
 def test_transfer_penalty():
-    import pandas as pd
-
-    lrs = 2.0 ** np.arange(-12, -3)
-    rows = []
-    for p, centre in (("sp", {64: -7.0, 1024: -11.0}), ("mup", {64: -7.0, 1024: -7.0})):
-        for w, c in centre.items():
-            rows += [{"framework": "keras", "parametrization": p, "width": w, "seed": 0, "lr": lr,
-                      "loss": 1.0 + (math.log2(lr) - c) ** 2} for lr in lrs]
-    runs = pd.DataFrame(rows)
+    runs = _lr_rows("keras", {"sp": {64: -7.0, 1024: -11.0}, "mup": {64: -7.0, 1024: -7.0}}, floor=1.0)
     pen = mup.transfer_penalty(runs, mup.best_lrs(runs), narrow=64, wide=1024).set_index("parametrization")
     assert pen.loc["mup", "penalty"] == pytest.approx(1.0)
     assert pen.loc["sp", "lr_used"] == 2.0 ** -7 and pen.loc["sp", "penalty"] == pytest.approx(17.0)
