@@ -178,6 +178,11 @@ def _legend(fig: Figure, axes: list[Any], title: str | None, own_axes: bool = Fa
         fig.legend(handles, labels, title=title, fontsize="small", loc="outside right upper")
 
 
+def _any_inside(xy: np.ndarray, box: Any) -> bool:
+    """Does any of the display-coordinate points ``xy`` (n x 2) lie in ``box``?"""
+    return bool(((xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)).any())
+
+
 def _covers_data(ax: Any, box: Any) -> bool:
     """Does the display-coordinate ``box`` touch any of ``ax``'s lines, filled bands or scatter points?"""
     for line in ax.get_lines():
@@ -185,7 +190,7 @@ def _covers_data(ax: Any, box: Any) -> bool:
         xy = xy[np.isfinite(xy).all(axis=1)]
         if not len(xy):
             continue
-        if ((xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)).any():
+        if _any_inside(xy, box):
             return True
         if len(xy) > 1 and line.get_linestyle() not in ("None", "none", "", " ") and \
                 MplPath(xy).intersects_bbox(box, filled=False):
@@ -196,7 +201,7 @@ def _covers_data(ax: Any, box: Any) -> bool:
                 return True
         elif isinstance(coll, PathCollection) and len(coll.get_offsets()):
             xy = coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), dtype=float))
-            if ((xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0) & (xy[:, 1] <= box.y1)).any():
+            if _any_inside(xy, box):
                 return True
     return False
 
