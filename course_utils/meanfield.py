@@ -25,6 +25,7 @@ Nothing here imports TensorFlow or PyTorch.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -156,7 +157,13 @@ def q_star(activation: str, sigma_w2: float, sigma_b2: float, q0: float = 1.0) -
     """
     sigma_w2, sigma_b2 = _params(sigma_w2, sigma_b2)
     q0 = check_number("q0", q0, low=_Q_MIN, high=_Q_MAX)
+    return _q_star(activation, float(sigma_w2), float(sigma_b2), float(q0))
 
+
+# q* and c* are pure functions of a few floats that a notebook asks for again and again (phase_diagram
+# needs each point's q* four times and c* twice): remembered per process, the same floats every time.
+@functools.lru_cache(maxsize=4096)
+def _q_star(activation: str, sigma_w2: float, sigma_b2: float, q0: float) -> float:
     def gap(q):
         return length_map(activation, sigma_w2, sigma_b2, q) - q
 
@@ -247,6 +254,16 @@ def correlation_map(activation: str, sigma_w2: float, sigma_b2: float, c, q: flo
 def c_star(activation: str, sigma_w2: float, sigma_b2: float) -> float:
     """The stable fixed point of the correlation map at ``q*``: 1 in the ordered phase, below 1 in the chaotic one."""
     sigma_w2, sigma_b2 = _params(sigma_w2, sigma_b2)
+    return _c_star(activation, float(sigma_w2), float(sigma_b2))
+
+
+# c* is looked for on this grid of correlations, from the top: 400 steps over [-1, 1) and 24 towards 1.
+_C_GRID = np.concatenate([np.linspace(-1.0 + 1e-6, 1.0 - 1e-3, 400), 1.0 - np.logspace(-3.25, -9, 24)])
+_C_CHUNK = 48
+
+
+@functools.lru_cache(maxsize=4096)
+def _c_star(activation: str, sigma_w2: float, sigma_b2: float) -> float:
     q = q_star(activation, sigma_w2, sigma_b2)
     if chi_1(activation, sigma_w2, sigma_b2, q) <= 1.0 or q == 0.0 or math.isinf(q):
         return 1.0
@@ -254,11 +271,22 @@ def c_star(activation: str, sigma_w2: float, sigma_b2: float) -> float:
     def gap(c):
         return correlation_map(activation, sigma_w2, sigma_b2, c, q) - c
 
-    # the largest stable root: where c' - c changes sign from + to - as c grows towards 1
-    grid = np.concatenate([np.linspace(-1.0 + 1e-6, 1.0 - 1e-3, 400), 1.0 - np.logspace(-3.25, -9, 24)])
-    gaps = gap(grid)
-    gaps[np.abs(gaps) < 1e-13] = 0.0
+    # The largest stable root: where c' - c changes sign from + to - as c grows towards 1. The grid's gaps
+    # are computed from the top down, a chunk at a time, as far as the scan needs them: each correlation
+    # map costs a 192 x 192 quadrature per grid point, and c* is usually well above -1.
+    grid = _C_GRID
+    gaps = np.full(len(grid), np.nan)
+
+    def fill(i: int) -> None:
+        if np.isnan(gaps[i]):
+            lo = max(0, i - _C_CHUNK + 1)
+            part = gap(grid[lo:i + 1])
+            part[np.abs(part) < 1e-13] = 0.0
+            gaps[lo:i + 1] = part
+
+    fill(len(grid) - 1)
     for i in range(len(grid) - 2, -1, -1):
+        fill(i)
         if gaps[i] > 0 and gaps[i + 1] <= 0:
             if gaps[i + 1] == 0:
                 return float(grid[i + 1])

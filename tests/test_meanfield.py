@@ -247,3 +247,21 @@ def test_narrow_slope_peak_at_large_q_is_integrated_accurately():
     assert q == pytest.approx(s2 * gauss(lambda u: np.tanh(np.sqrt(q) * u) ** 2), rel=1e-9)
     assert meanfield.chi_1("tanh", s2, 0.0) == pytest.approx(s2 * gauss(lambda u: (1 - np.tanh(np.sqrt(q) * u) ** 2) ** 2),
                                                              rel=1e-7)
+
+
+@pytest.mark.parametrize(("activation", "sw2", "sb2"), [("tanh", 4.5, 0.0), ("tanh", 2.0, 0.05), ("selu", 1.5, 0.05)])
+def test_c_star_scans_from_the_top_as_far_as_the_full_grid_scan_would(activation, sw2, sb2):
+    """c_star computes the grid's gaps a chunk at a time from c = 1 down; the root must be the one that
+    the scan of the whole grid at once finds (the largest + to - crossing), to the last bit."""
+    q = meanfield.q_star(activation, sw2, sb2)
+    grid = meanfield._C_GRID
+    gaps = meanfield.correlation_map(activation, sw2, sb2, grid, q) - grid
+    gaps[np.abs(gaps) < 1e-13] = 0.0
+    i = max(j for j in range(len(grid) - 1) if gaps[j] > 0 and gaps[j + 1] <= 0)
+    assert i < len(grid) - meanfield._C_CHUNK  # the root lies beyond the first chunk: the chunks are exercised
+    from scipy import optimize
+
+    want = optimize.brentq(lambda c: meanfield.correlation_map(activation, sw2, sb2, c, q) - c, grid[i], grid[i + 1],
+                           xtol=1e-14)
+    assert meanfield.c_star(activation, sw2, sb2) == want
+    assert meanfield.c_star(activation, np.float64(sw2), sb2) == want  # remembered under the same floats
