@@ -448,15 +448,12 @@ def _group_linear() -> Any:
 
 
 def _torch_forward(torch: Any, steps: list[tuple[Any, ...]], h: Any, gens: list[Any] | None) -> Any:
-    """h: (K, B, in) or (B, in) shared by all members; gens: per-member dropout generators (None: eval)."""
+    """h: (K, B, in); gens: per-member dropout generators (None: eval)."""
     for step in steps:
         kind = step[0]
         if kind == "dense":
             w, b = step[1], step[2]
-            if h.dim() == 2:  # validation: the same inputs for every member, (B, in) x (K, in, out) broadcasts
-                h = torch.matmul(h, w.transpose(1, 2)) if b is None else torch.matmul(h, w.transpose(1, 2)) + b
-            else:
-                h = _group_linear().apply(h, w, b, w.shape[1] < _LOOP_BELOW)
+            h = _group_linear().apply(h, w, b, w.shape[1] < _LOOP_BELOW)
         elif kind == "act":
             h = step[1](h)
         elif gens is not None and step[1] > 0:
@@ -471,50 +468,22 @@ def _torch_forward(torch: Any, steps: list[tuple[Any, ...]], h: Any, gens: list[
     return h
 
 
-class _TorchScaled:
-    """The optimizer with a learning rate per member, for groups whose members' rates differ (a group
-    with one rate uses train()'s own fused optimizer). PyTorch's formulas: Adam
-    ``p -= lr_k / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``; SGD with momentum
-    ``buf = 0.9 buf + g`` (``buf = g`` at the first step), ``p -= lr_k * buf``; SGD ``p -= lr_k * g``."""
+def _member_params(params: list[Any], k: int) -> list[list[Any]]:
+    """Each member's own parameters: views of the stacked tensors, one leaf per solo parameter.
 
-    def __init__(self, torch: Any, name: str, params: list[Any], lrs: list[float]) -> None:
-        self.torch, self.name, self.params, self.t = torch, name, params, 0
-        self.lr = torch.tensor(lrs, dtype=torch.float32).view(-1, 1, 1)
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params] if name == "adam" else []
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        torch = self.torch
-        self.t += 1
-        with torch.no_grad():
-            grads = [p.grad for p in self.params]
-            if self.name == "sgd":
-                for p, g in zip(self.params, grads, strict=True):
-                    p.sub_(g * self.lr)
-                return
-            if self.name == "momentum":
-                if self.t == 1:
-                    torch._foreach_copy_(self.m, grads)
-                else:
-                    torch._foreach_mul_(self.m, training.MOMENTUM)
-                    torch._foreach_add_(self.m, grads)
-                for p, m in zip(self.params, self.m, strict=True):
-                    p.sub_(m * self.lr)
-                return
-            bc1, bc2 = 1 - _BETA_1 ** self.t, 1 - _BETA_2 ** self.t
-            scale = self.lr / bc1
-            torch._foreach_lerp_(self.m, grads, 1 - _BETA_1)
-            torch._foreach_mul_(self.v, _BETA_2)
-            torch._foreach_addcmul_(self.v, grads, grads, 1 - _BETA_2)
-            denom = torch._foreach_sqrt(self.v)
-            torch._foreach_div_(denom, math.sqrt(bc2))
-            torch._foreach_add_(denom, training.ADAM_EPSILON)
-            for p, m, dn in zip(self.params, self.m, denom, strict=True):
-                p.sub_(m / dn * scale)
+    The optimizer updates these views, so it sees each member's parameters as the solo run's optimizer
+    does: tensors of the same sizes, one at a time. Given the stacked tensors instead, the fused kernels
+    cut them into vector lanes and scalar tails at other places (a 10-wide bias of 8 members is 80
+    numbers, all in lanes; alone, 10 in the tail), which rounds otherwise in the last bit; Adam then
+    grew that bit into percent-level differences in deep nets within an epoch. Through the views a
+    member's numbers are its solo run's to the last bit (tests/test_grouped.py), and a learning rate
+    per member is a parameter group per member, the solo optimizer's own formulas.
+    """
+    members = []
+    for j in range(k):
+        views = [p.detach()[j, 0] if p.dim() == 3 and p.shape[1] == 1 else p.detach()[j] for p in params]
+        members.append([v.requires_grad_() for v in views])
+    return members
 
 
 def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.History], seeds: list[int],
@@ -522,10 +491,10 @@ def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.
     F = torch.nn.functional
     k = len(models)
     steps, params = _torch_stack(torch, models)
-    if len(set(lrs)) == 1:  # train()'s own optimizer over the stacked weights: elementwise, so K optimizers
-        opt = _torch_training.optimizer(torch, optimizer, params, lrs[0])
-    else:
-        opt = _TorchScaled(torch, optimizer, params, lrs)
+    members = _member_params(params, k)
+    # train()'s own optimizer, one parameter group per member (its learning rate), over the members' views
+    opt = _torch_training.optimizer(torch, optimizer, [{"params": ps, "lr": lr} for ps, lr in zip(members, lrs, strict=True)],
+                                    lrs[0])
     # train() seeds torch's global generator with the run's seed (it draws the dropout masks) and a
     # separate generator for the shuffling: one of each per member here.
     config.set_seed(seeds[0])
@@ -556,8 +525,12 @@ def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.
             # one mean-reduced cross-entropy per member, as the solo run computes it (a flat loss with
             # reduction="none" and .mean(1) gives the same gradient but rounds the reported loss otherwise)
             per = torch.stack([F.cross_entropy(out[j], yb[j]) for j in range(k)])
-            opt.zero_grad(set_to_none=True)
+            for p in params:
+                p.grad = None
             per.sum().backward()  # members are independent: each one's gradient is that of its own mean loss
+            for j, ps in enumerate(members):
+                for view, p in zip(ps, params, strict=True):
+                    view.grad = p.grad[j].view_as(view)
             opt.step()
             with torch.no_grad():
                 lb = per.detach()
@@ -600,8 +573,9 @@ def _torch_evaluate(torch: Any, steps: list[tuple[Any, ...]], X: Any, Y: Any, k:
     with torch.inference_mode():
         for start in range(0, len(X), training.VAL_BATCH_SIZE):
             xb, yb = X[start:start + training.VAL_BATCH_SIZE], Y[start:start + training.VAL_BATCH_SIZE]
-            out = _torch_forward(torch, steps, xb, None)
-            per = F.cross_entropy(out.flatten(0, 1), yb.repeat(k), reduction="none").view(k, -1).mean(1)
+            # the solo run's products and its mean loss per batch, member by member: the same numbers
+            out = _torch_forward(torch, steps, xb.expand(k, -1, -1), None)
+            per = torch.stack([F.cross_entropy(out[j], yb) for j in range(k)])
             total += per.double() * len(xb)
             correct += (out.argmax(-1) == yb).sum(1)
     return (total / len(X)).tolist(), (correct.double() / len(Y)).tolist()
