@@ -79,7 +79,7 @@ def keras() -> ModuleType:
         pass
     # No Grappler graph rewriting: each new model's traced train step went through it once, a fixed
     # 0.2-0.8 CPU s per run that the course's short runs never earned back. Measured here: the same
-    # losses to the last bit, Keras runs 15-20% fewer CPU seconds, 10-epoch runs included (bench/RESULTS.md).
+    # losses to the last bit, Keras runs 6-15% fewer CPU seconds (3 rounds: 30- and 3-layer nets, 1 and 10 epochs).
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
