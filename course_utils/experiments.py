@@ -149,7 +149,7 @@ def sweep(
     cache: bool = True,
     progress: bool | None = None,
     workers: int = 1,
-    grouped: bool = False,
+    grouped: bool | None = None,
     **fixed: Any,
 ):
     """Run ``fn(**config, seed=seed, **fixed)`` over the grid's product and every seed.
@@ -170,8 +170,10 @@ def sweep(
             notebook); configurations travel as JSON, never pickle.
         grouped: with ``fn=train_mlp``, train the uncached runs that differ only in ``init``,
             ``seed``, ``lr``, ``output_init`` or ``bias_init`` as groups (:mod:`course_utils.grouped`:
-            one batched computation, the same numbers to float32 reassociation, less CPU per run);
-            the rest one at a time as usual.
+            one batched computation, less CPU per run); the rest one at a time as usual. ``None``
+            (the default): only where a group gives each run's own numbers to the last bit, which
+            is PyTorch's; ``True``: Keras's runs too (the same numbers to float32 reassociation,
+            which a deep net trained with Adam can grow into percent-level differences); ``False``: never.
         **fixed: parameters passed to every run, part of the cache key too.
 
     Returns:
@@ -211,10 +213,11 @@ def sweep(
         bar.update(1)
 
     try:
-        if grouped and todo:
+        if grouped is not False and todo:
             from . import grouped as grouping
 
-            todo = grouping.sweep_groups(fn, [(i, jobs[i][2]) for i in todo], done)
+            todo = grouping.sweep_groups(fn, [(i, jobs[i][2]) for i in todo], done,
+                                         frameworks_=None if grouped else grouping.EXACT_FRAMEWORKS)
         if workers > 1 and len(todo) > 1:
             _run_parallel(fn, [(i, jobs[i][2]) for i in todo], workers, done)
         else:

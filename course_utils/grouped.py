@@ -780,9 +780,16 @@ _PER_MEMBER = ("init", "seed", "lr", "output_init", "bias_init")
 MAX_GROUP = 16
 
 
-def sweep_groups(fn: Any, tasks: Sequence[tuple[int, Mapping[str, Any]]], done: Any) -> list[int]:
+#: Frameworks whose groups give each member its solo run's numbers to the last bit (tests/test_grouped.py):
+#: experiments.sweep groups their runs unless told not to.
+EXACT_FRAMEWORKS = ("torch",)
+
+
+def sweep_groups(fn: Any, tasks: Sequence[tuple[int, Mapping[str, Any]]], done: Any,
+                 frameworks_: Sequence[str] | None = None) -> list[int]:
     """Run the sweep's uncached ``experiments.train_mlp`` calls that share everything but
     ``init``/``seed``/``lr``/``output_init``/``bias_init`` as groups; call ``done(i, record)`` for each.
+    ``frameworks_``: group only these frameworks' runs (``None``: every framework).
 
     Returns the task indices left to run one at a time: every task when ``fn`` is not ``train_mlp``,
     the calls alone in their group, and groups that cannot be grouped (an optimizer grouped training
@@ -805,7 +812,8 @@ def sweep_groups(fn: Any, tasks: Sequence[tuple[int, Mapping[str, Any]]], done: 
     for members in buckets.values():
         for start in range(0, len(members), MAX_GROUP):
             chunk = members[start:start + MAX_GROUP]
-            if len(chunk) < 2 or chunk[0][1]["optimizer"] not in OPTIMIZERS:
+            fw = frameworks.check_framework(chunk[0][1]["framework"])
+            if len(chunk) < 2 or chunk[0][1]["optimizer"] not in OPTIMIZERS or (frameworks_ is not None and fw not in frameworks_):
                 left += [i for i, _ in chunk]
                 continue
             try:

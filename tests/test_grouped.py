@@ -181,7 +181,8 @@ def test_mixed_frameworks_are_refused(tiny):
 
 def test_sweep_grouped_gives_the_runs_alone(monkeypatch):
     """experiments.sweep(..., grouped=True) groups train_mlp runs that differ in init and seed, and
-    its table equals the one-at-a-time sweep's (metrics to RTOL, same columns)."""
+    its table equals the one-at-a-time sweep's (metrics to RTOL, same columns; PyTorch's exactly); by
+    default only PyTorch's runs are grouped."""
     from course_utils import experiments
 
     calls = []
@@ -193,11 +194,21 @@ def test_sweep_grouped_gives_the_runs_alone(monkeypatch):
         together = experiments.sweep(experiments.train_mlp, grid, seeds=[0, 1], grouped=True, **kw)
     except Exception as err:  # no Fashion-MNIST here
         pytest.skip(f"fashion_mnist unavailable: {err}")
-    alone = experiments.sweep(experiments.train_mlp, grid, seeds=[0, 1], **kw)
+    alone = experiments.sweep(experiments.train_mlp, grid, seeds=[0, 1], grouped=False, **kw)
     assert calls == [4, 4]  # one group per framework
     assert list(together.columns) == list(alone.columns)
-    for col in ("val_accuracy", "val_loss", "loss", "accuracy"):
+    metrics = ["val_accuracy", "val_loss", "loss", "accuracy"]
+    for col in metrics:
         # accuracies: a near-tie may flip one image (see _same_history); the losses are the real check
         np.testing.assert_allclose(together[col], alone[col], rtol=RTOL, atol=0.005 if "acc" in col else 0)
+    # by default only the runs a group leaves bit for bit the same are grouped: PyTorch's
+    calls.clear()
+    auto = experiments.sweep(experiments.train_mlp, grid, seeds=[0, 1], **kw)
+    assert calls == [4]
+    torch_rows = alone["framework"] == "torch"
+    assert torch_rows.sum() == 4
+    for table in (auto, together):
+        np.testing.assert_array_equal(table.loc[torch_rows, metrics].to_numpy(), alone.loc[torch_rows, metrics].to_numpy())
+    np.testing.assert_array_equal(auto.loc[~torch_rows, metrics].to_numpy(), alone.loc[~torch_rows, metrics].to_numpy())
     # a fn that is not train_mlp runs one at a time, untouched
     assert grouped.sweep_groups(advice.signal_summary, [(0, {}), (1, {})], None) == [0, 1]
