@@ -244,8 +244,8 @@ def train_group(
         epochs, batch_size, validation, record_steps, progress: as ``train``'s.
         lr: the learning rate of members whose spec gives none.
         optimizer: one of :data:`OPTIMIZERS`, configured as ``train`` configures it.
-        threads: PyTorch only: threads for the group (default: ``train``'s rule applied to the whole
-            group's step, K times one member's).
+        threads: PyTorch only: threads for the group (default: what ``train`` gives one member, so
+            that each member's numbers are its solo run's to the last bit).
         **mlp: ``build_mlp`` arguments shared by all members (``hidden``, ``depth``, ``activation``,
             ``dropout``, ``n_classes``, ...); ``input_dim`` defaults to the data's features.
 
@@ -332,11 +332,8 @@ def train_models(
     n = len(d.x)
     steps = math.ceil(n / batch_size)
     if fw == "torch":
-        one = training.torch_threads_for(models[0], d.x, batch_size) if threads is None else threads
-        if threads is None and one == 1 and config.n_threads() > 1:
-            macs = k * batch_size * training.forward_macs(models[0], d.x)
-            one = 1 if macs < training.TORCH_PARALLEL_MACS else config.n_threads()
-        n_threads = one
+        # the solo run's thread count: another would cut the sums and the optimizer's lanes elsewhere
+        n_threads = training.torch_threads_for(models[0], d.x, batch_size) if threads is None else threads
     else:
         n_threads = config.n_threads()
     hists = []
@@ -371,10 +368,14 @@ def train_models(
 def _train_torch(models: Sequence[Any], d: Any, hists: list[training.History], seeds: list[int], lrs: list[float],
                  optimizer: str, epochs: int, bs: int, record_steps: bool, bar: Any, n_threads: int) -> None:
     torch = frameworks.torch()
+    # Whatever calls frameworks.torch() (which re-applies the course's thread limit) runs before this
+    # run's own thread count is set, as in training.train: a step on other threads sums otherwise.
+    _group_linear()
+    stacked = _torch_stack(torch, models)
     previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        _torch_loop(torch, models, d, hists, seeds, lrs, optimizer, epochs, bs, record_steps, bar)
+        _torch_loop(torch, models, stacked, d, hists, seeds, lrs, optimizer, epochs, bs, record_steps, bar)
     finally:
         torch.set_num_threads(previous)
 
@@ -468,33 +469,50 @@ def _torch_forward(torch: Any, steps: list[tuple[Any, ...]], h: Any, gens: list[
     return h
 
 
-def _member_params(params: list[Any], k: int) -> list[list[Any]]:
-    """Each member's own parameters: views of the stacked tensors, one leaf per solo parameter.
+#: A stacked parameter goes to the optimizer whole when each member's share is a multiple of this many
+#: numbers: whole vector lanes (up to 64 floats wide), so the kernel computes every member's numbers
+#: with the instructions its solo run uses.
+_LANES = 64
 
-    The optimizer updates these views, so it sees each member's parameters as the solo run's optimizer
-    does: tensors of the same sizes, one at a time. Given the stacked tensors instead, the fused kernels
-    cut them into vector lanes and scalar tails at other places (a 10-wide bias of 8 members is 80
-    numbers, all in lanes; alone, 10 in the tail), which rounds otherwise in the last bit; Adam then
-    grew that bit into percent-level differences in deep nets within an epoch. Through the views a
-    member's numbers are its solo run's to the last bit (tests/test_grouped.py), and a learning rate
-    per member is a parameter group per member, the solo optimizer's own formulas.
+
+class _OptimizerParams:
+    """What the optimizer updates: stacked tensors where that gives each member its solo numbers, else
+    each member's own views of them.
+
+    A fused optimizer kernel runs its vector loop over a tensor and finishes the remainder with scalar
+    code, and the two may round differently (fused multiply-add). A 10-wide bias alone is all
+    remainder; stacked for 8 members, 80 numbers, it is mostly vector lanes: the last bit moved, and
+    Adam grew that into percent-level differences in deep nets within an epoch. So a parameter whose
+    member share is not whole lanes, or any parameter when members' learning rates differ (a parameter
+    group per member) or the step runs on several threads (which cut a tensor where they like), is
+    given as per-member views, one tensor per solo parameter. Through both, a member's numbers are its
+    solo run's to the last bit (tests/test_grouped.py); whole stacked tensors save the per-tensor cost.
     """
-    members = []
-    for j in range(k):
-        views = [p.detach()[j, 0] if p.dim() == 3 and p.shape[1] == 1 else p.detach()[j] for p in params]
-        members.append([v.requires_grad_() for v in views])
-    return members
+
+    def __init__(self, params: list[Any], lrs: list[float], n_threads: int) -> None:
+        k = len(lrs)
+        whole = len(set(lrs)) == 1 and n_threads == 1
+        self.stacked = [p for p in params if whole and p[0].numel() % _LANES == 0]
+        self.split = [p for p in params if not any(p is q for q in self.stacked)]
+        self.views = [[(p[j, 0] if p.dim() == 3 and p.shape[1] == 1 else p[j]).detach().requires_grad_()
+                       for p in self.split] for j in range(k)]
+        self.groups = ([{"params": self.stacked, "lr": lrs[0]}] if self.stacked else []) + [
+            {"params": vs, "lr": lr} for vs, lr in zip(self.views, lrs, strict=True) if vs]
+
+    def take_grads(self) -> None:
+        """Hand each view its member's slice of the stacked gradient (the stacked ones have theirs)."""
+        for j, views in enumerate(self.views):
+            for view, p in zip(views, self.split, strict=True):
+                view.grad = p.grad[j].view_as(view)
 
 
-def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.History], seeds: list[int],
+def _torch_loop(torch: Any, models: Sequence[Any], stacked: Any, d: Any, hists: list[training.History], seeds: list[int],
                 lrs: list[float], optimizer: str, epochs: int, bs: int, record_steps: bool, bar: Any) -> None:
     F = torch.nn.functional
     k = len(models)
-    steps, params = _torch_stack(torch, models)
-    members = _member_params(params, k)
-    # train()'s own optimizer, one parameter group per member (its learning rate), over the members' views
-    opt = _torch_training.optimizer(torch, optimizer, [{"params": ps, "lr": lr} for ps, lr in zip(members, lrs, strict=True)],
-                                    lrs[0])
+    steps, params = stacked
+    targets = _OptimizerParams(params, lrs, torch.get_num_threads())
+    opt = _torch_training.optimizer(torch, optimizer, targets.groups, lrs[0])  # train()'s own optimizer
     # train() seeds torch's global generator with the run's seed (it draws the dropout masks) and a
     # separate generator for the shuffling: one of each per member here.
     config.set_seed(seeds[0])
@@ -528,9 +546,7 @@ def _torch_loop(torch: Any, models: Sequence[Any], d: Any, hists: list[training.
             for p in params:
                 p.grad = None
             per.sum().backward()  # members are independent: each one's gradient is that of its own mean loss
-            for j, ps in enumerate(members):
-                for view, p in zip(ps, params, strict=True):
-                    view.grad = p.grad[j].view_as(view)
+            targets.take_grads()
             opt.step()
             with torch.no_grad():
                 lb = per.detach()

@@ -114,13 +114,17 @@ def test_optimizers_and_learning_rate_per_member(fw, optimizer, lrs, tiny):
         _same_history(g, alone)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
-def test_torch_deep_members_stay_their_solo_runs_to_the_last_bit(optimizer, tiny):
-    """A 20-layer net over 40 steps, where a last-bit difference in any step (another product kernel, or
-    the optimizer's vector lanes cut across the stacked members) grows into a visible one: each member's
-    every step loss and final weights are its solo run's exactly, learning rates differing."""
-    specs = [{"init": "he_normal", "seed": 0, "lr": 2e-3}, {"init": "glorot_normal", "seed": 1, "lr": 5e-3},
-             {"init": "he_normal", "seed": 2, "lr": 2e-3}]
+@pytest.mark.parametrize(("optimizer", "rates", "threads"), [("adam", (2e-3, 5e-3), "1"), ("momentum", (2e-3, 5e-3), "1"),
+                                                          ("adam", (2e-3, 2e-3), "1"), ("adam", (2e-3, 2e-3), "2")])
+def test_torch_deep_members_stay_their_solo_runs_to_the_last_bit(optimizer, rates, threads, tiny, monkeypatch):
+    """A 20-layer net over 40 steps, where a last-bit difference in any step (another product kernel, the
+    optimizer's vector lanes cut across the stacked members, a step on two threads where the solo run
+    takes one) grows into a visible one: each member's every step loss and final weights are its solo
+    run's exactly; with one rate (stacked tensors in the optimizer) or two (a parameter group per
+    member), with the course allowed one thread or two."""
+    monkeypatch.setenv("COURSE_THREADS", threads)
+    specs = [{"init": "he_normal", "seed": 0, "lr": rates[0]}, {"init": "glorot_normal", "seed": 1, "lr": rates[1]},
+             {"init": "he_normal", "seed": 2, "lr": rates[0]}]
     deep = {"hidden": 32, "depth": 20, "activation": "relu"}
 
     def build(spec):
