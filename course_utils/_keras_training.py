@@ -2,8 +2,9 @@
 
 ``train`` runs a Keras model through ``model.fit``, tuned (bench/RESULTS.md): Adam's
 update in TensorFlow's fused kernel, a recording ``train_step`` for per-step
-losses and gradient norms, and two measures that keep a run's traced graphs from
-staying alive in TensorFlow. They reach into Keras's private attributes; a Keras
+losses and gradient norms, two measures that keep a run's traced graphs from
+staying alive in TensorFlow, and one traced step per architecture (a template
+model that runs of the same architecture fit on their own values). They reach into Keras's private attributes; a Keras
 upgrade can break them, and this is the one file where it would. Measured with
 Keras 3.15.1 on TensorFlow 2.21.0 (CPU):
 
@@ -264,13 +265,8 @@ def _prepare_keras_run(model: Any, d: _Data) -> None:
             metrics.build(d.y[:1], np.zeros((1, *shape[1:]), dtype=np.float32))  # shapes only, no forward pass
 
 
-def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool,
-        lr_multipliers: list[tuple[Any, float]] | None = None) -> None:
-    """Train ``model`` as ``hist.config`` says, filling ``hist`` (the Keras half of :func:`training.train`)."""
-    keras = frameworks.keras()
-    cfg = hist.config
-    config.set_seed(cfg["seed"])
-    probs = ends_with_softmax(model)
+def _compile(keras: Any, model: Any, cfg: dict[str, Any], probs: bool,
+             lr_multipliers: list[tuple[Any, float]] | None = None) -> None:
     if cfg["loss"] == "cross_entropy":
         loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
         metrics = ["accuracy"]
@@ -279,21 +275,127 @@ def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, reco
     model.compile(optimizer=_keras_optimizer(keras, cfg["optimizer"], cfg["lr"], lr_multipliers), loss=loss_obj, metrics=metrics,
                   steps_per_execution=cfg["steps_per_execution"],
                   jit_compile=False)  # XLA makes this CPU training several times slower (bench/RESULTS.md)
+
+
+# ------------------------------------------------------------------ one traced step per architecture
+# Keras traces a new model's train step on its first fit: 0.2-1 CPU s (a 30-layer MLP: about 1 s of a
+# 10-epoch run's 3.5 s), paid again by every model of a sweep. A private template per architecture and
+# training setup keeps its traced step: a run copies its model's variables in (weights, normalization
+# statistics, dropout seed states), resets the template's optimizer, fits the template and copies the
+# variables back. The same graph on the same values: the run's numbers are those of fitting the model
+# itself, to the last bit (tests/test_training.py), at a fraction of the CPU.
+
+#: How many templates a kernel keeps (least recently used dropped): each holds its traced functions.
+MAX_TEMPLATES = 8
+_TEMPLATES: dict[str, Any] = {}
+#: Layer classes a template may hold: Keras's own, whose config says everything the layer does (a custom
+#: layer's config might not, and its clone would then train another model).
+_STOCK = "keras.src.layers."
+
+
+def _template_key(model: Any, cfg: dict[str, Any], probs: bool) -> str | None:
+    """What a template must share with the model: the layers' configs (without names, initializers and
+    seeds, whose values are copied in), the variables' shapes and the compile and fit settings."""
+    import json
+
+    try:
+        layers = frameworks.flat_layers(model, "keras")
+        if not layers or not all(type(layer).__module__.startswith(_STOCK) for layer in layers):
+            return None
+        if type(model).__name__ not in ("Sequential", "Functional") or not (model.built and model.variables):
+            return None  # an unbuilt model gets its variables during fit: nothing to copy in before
+
+        def strip(obj: Any) -> Any:
+            if isinstance(obj, dict):
+                return {k: strip(v) for k, v in obj.items()
+                        if k not in ("name", "kernel_initializer", "bias_initializer", "seed")}
+            if isinstance(obj, list):
+                return [strip(v) for v in obj]
+            return obj
+
+        arch = strip(model.get_config())
+        shapes = [(tuple(v.shape), str(v.dtype)) for v in model.variables]
+    except Exception:  # noqa: BLE001 - a model Keras cannot describe trains as before, without a template
+        return None
+    setup = {k: cfg[k] for k in ("optimizer", "loss", "steps_per_execution")}
+    return json.dumps([arch, shapes, setup, probs], sort_keys=True, default=str)
+
+
+def _template(keras: Any, model: Any, cfg: dict[str, Any], probs: bool, d: _Data) -> Any:
+    """The template for this model and setup, made on first use (None where the model may not have one)."""
+    key = _template_key(model, cfg, probs) if MAX_TEMPLATES > 0 else None
+    if key is None:
+        return None
+    tmpl = _TEMPLATES.pop(key, None)
+    if tmpl is None:
+        try:
+            tmpl = keras.models.clone_model(model)
+        except Exception:  # noqa: BLE001
+            return None
+        if [tuple(v.shape) for v in tmpl.variables] != [tuple(v.shape) for v in model.variables]:
+            return None
+        _compile(keras, tmpl, cfg, probs)
+        _prepare_keras_run(tmpl, d)
+        while len(_TEMPLATES) >= MAX_TEMPLATES:
+            _TEMPLATES.pop(next(iter(_TEMPLATES)))
+    _TEMPLATES[key] = tmpl  # most recently used last
+    return tmpl
+
+
+def forget_templates() -> None:
+    """Drop every template (and with them their traced functions)."""
+    _TEMPLATES.clear()
+
+
+def _copy(targets: list[Any], sources: list[Any]) -> None:
+    for target, source in zip(targets, sources, strict=True):
+        target.assign(source)
+
+
+def _load_template(tmpl: Any, model: Any, lr: float) -> None:
+    """The template as the model would start its fit: its values, a fresh optimizer at this rate."""
+    _copy(tmpl.variables, model.variables)
+    for v in tmpl.optimizer.variables:  # the step count, the rate and every slot, as just built
+        v.assign(np.zeros(v.shape, dtype=v.dtype))
+    tmpl.optimizer.learning_rate = lr
+
+
+def run(model: Any, d: _Data, hist: History, bar: _Bar, record_steps: bool, record_grads: bool,
+        lr_multipliers: list[tuple[Any, float]] | None = None) -> None:
+    """Train ``model`` as ``hist.config`` says, filling ``hist`` (the Keras half of :func:`training.train`)."""
+    keras = frameworks.keras()
+    cfg = hist.config
+    probs = ends_with_softmax(model)
+    # Made before the seed is set: building a template draws initial weights, which must not move the
+    # random state the run's shuffling starts from.
+    tmpl = None
+    if not (record_steps or record_grads or lr_multipliers):
+        tmpl = _template(keras, model, cfg, probs, d)
+    config.set_seed(cfg["seed"])
+    _compile(keras, model, cfg, probs, lr_multipliers)
     _prepare_keras_run(model, d)
     recorder = None
     if record_steps or record_grads:
         recorder = _KerasRecorder(model, cfg["steps_per_epoch"], record_steps, record_grads)
         model.train_step = recorder.train_step  # an instance attribute: Keras's fit picks it up
         model.train_function = None
+    trainer = model
+    if tmpl is not None:
+        _load_template(tmpl, model, cfg["lr"])
+        trainer = tmpl
     val = (d.x_val, d.y_val) if d.x_val is not None else None
     try:
-        out = model.fit(d.x, d.y, batch_size=cfg["batch_size"], epochs=cfg["epochs"], verbose=0, shuffle=True,
-                        validation_data=val, validation_batch_size=training.VAL_BATCH_SIZE,
-                        callbacks=_keras_callbacks(keras, hist, bar, cfg["steps_per_epoch"], recorder))
+        out = trainer.fit(d.x, d.y, batch_size=cfg["batch_size"], epochs=cfg["epochs"], verbose=0, shuffle=True,
+                          validation_data=val, validation_batch_size=training.VAL_BATCH_SIZE,
+                          callbacks=_keras_callbacks(keras, hist, bar, cfg["steps_per_epoch"], recorder))
     finally:
         if recorder is not None:
             del model.train_step
             model.train_function = None
+        if tmpl is not None:  # the model ends trained, its optimizer where the template's is
+            _copy(model.variables, tmpl.variables)
+            if len(model.optimizer.variables) == len(tmpl.optimizer.variables):
+                _copy(model.optimizer.variables, tmpl.optimizer.variables)
     logs = out.history
     n_ep = cfg["epochs"]
     nan = [math.nan] * n_ep

@@ -314,3 +314,68 @@ def test_adam_steps_bad_input():
         training.adam_steps([np.zeros(2)], np.zeros(2), variant="jax")
     with pytest.raises(ValueError, match="shape"):
         training.adam_steps([np.zeros(3)], np.zeros(2))
+
+
+_TEMPLATE_CASES = {
+    "mlp, dropout, Adam": (lambda s: _mlp("keras", seed=s), dict(epochs=2, batch_size=64)),
+    "12 layers, momentum, no validation, a partial last batch": (
+        lambda s: models.build_mlp("keras", 784, 32, "relu", init="glorot_normal", depth=12, seed=s),
+        dict(epochs=2, batch_size=50, optimizer="momentum", lr=0.01, validation=False)),
+    "softmax output, SGD": (
+        lambda s: models.build_mlp("keras", 784, [32], "tanh", init="lecun_normal", seed=s, output_activation="softmax"),
+        dict(epochs=1, batch_size=100, optimizer="sgd", lr=0.1)),
+    "residual (functional)": (lambda s: models.build_residual_mlp("keras", 784, 32, 4, seed=s), dict(epochs=1, batch_size=64)),
+}
+
+
+@pytest.mark.parametrize("case", list(_TEMPLATE_CASES))
+def test_keras_runs_of_one_architecture_share_a_traced_step_and_keep_their_numbers(case, fashion, monkeypatch):
+    """A Keras run whose architecture and setup a previous run shared fits that run's template (its traced
+    step kept) on the model's own values: every History number and every final variable (weights, dropout
+    seed states) equals the model's own fit to the last bit, and the template's step is not traced again."""
+    from course_utils import _keras_training as kt
+
+    build, kw = _TEMPLATE_CASES[case]
+
+    def runs(max_templates):
+        monkeypatch.setattr(kt, "MAX_TEMPLATES", max_templates)
+        kt.forget_templates()
+        out, functions = [], []
+        for seed in (0, 1, 2):
+            model = build(seed)
+            hist = train(model, fashion, seed=seed, progress=False, **kw)
+            out.append((hist, [np.asarray(v).copy() for v in model.variables], int(model.optimizer.iterations)))
+            functions.append([id(t.train_function) for t in kt._TEMPLATES.values()])
+        return out, functions
+
+    default = kt.MAX_TEMPLATES
+    own, none_kept = runs(0)
+    shared, kept = runs(default)
+    assert none_kept == [[], [], []]
+    assert len(kept[0]) == 1 and kept[0] == kept[1] == kept[2]  # one template, one traced step for all three
+    for (h_own, v_own, it_own), (h_shared, v_shared, it_shared) in zip(own, shared, strict=True):
+        for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            np.testing.assert_array_equal(getattr(h_shared, metric), getattr(h_own, metric), err_msg=metric)
+        assert len(v_own) == len(v_shared)
+        for a, b in zip(v_own, v_shared, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert it_shared == it_own > 0  # the model's optimizer ends where its own fit would leave it
+    assert not np.array_equal(own[0][1][0], own[1][1][0])  # the seeds differ: the comparison can fail
+    kt.forget_templates()
+
+
+def test_keras_templates_only_for_models_keras_can_clone_faithfully(fashion):
+    """Custom layers (whose config might not say everything they do), recording runs and per-layer rates
+    train the model itself; the kernel keeps at most MAX_TEMPLATES templates."""
+    from course_utils import _keras_training as kt
+
+    kt.forget_templates()
+    bayes = models.build_bayesian_mlp("keras", 784, [16], activation="relu", init="he_normal", seed=0)
+    train(bayes, fashion, epochs=1, batch_size=128, seed=0, progress=False)
+    train(_mlp("keras"), fashion, epochs=1, batch_size=128, seed=0, progress=False, record_steps=True)
+    assert kt._TEMPLATES == {}
+    for width in range(kt.MAX_TEMPLATES + 2):
+        train(models.build_mlp("keras", 784, [4 + width], seed=0), (fashion[0][:64], fashion[1][:64]), epochs=1,
+              batch_size=64, seed=0, progress=False)
+    assert len(kt._TEMPLATES) == kt.MAX_TEMPLATES
+    kt.forget_templates()
