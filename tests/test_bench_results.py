@@ -2,7 +2,7 @@
 
 Several scripts write the file: ``bench/memcheck.py`` (the sections under its headings, up to the
 next heading or marker), and ``bench/bench_training.py``, ``bench_comparison.py``, ``bench_grouped.py``
-and ``reading_load.py`` (between their ``<!-- name: start -->`` / ``<!-- name: end -->`` markers). A writer that swallows another's
+``reading_load.py`` and ``course_cpu.py`` (between their ``<!-- name: start -->`` / ``<!-- name: end -->`` markers). A writer that swallows another's
 start marker makes that one append a second copy of its section the next time it runs: this
 is how a stale training-speed section once survived beside the current one.
 """
@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
-MARKED = ("bench_training", "bench_comparison", "bench_grouped", "reading_load")
+MARKED = ("bench_training", "bench_comparison", "bench_grouped", "reading_load", "course_cpu")
 # Sections under a heading of their own, written by a writer that stops at the next heading or marker.
 HEADED = ("## Notebook memory and time", "## Concurrent learners")
 
