@@ -128,8 +128,8 @@ def _vmap_vs_bmm(n_train: int, k: int = 8, steps: int = 20) -> dict:
     y = torch.randint(0, 10, (k, bs))
 
     plan, params = grouped._torch_stack(torch, nets)
-    members = grouped._member_params(params, k)  # the optimizer over each member's views, as grouped trains
-    opt = torch.optim.Adam([{"params": ps} for ps in members], lr=LR, eps=1e-7, fused=True)
+    targets = grouped._OptimizerParams(params, [LR] * k, torch.get_num_threads())  # what grouped's optimizer updates
+    opt = torch.optim.Adam(targets.groups, lr=LR, eps=1e-7, fused=True)
 
     def bmm_step() -> None:
         out = grouped._torch_forward(torch, plan, x, None)
@@ -137,9 +137,7 @@ def _vmap_vs_bmm(n_train: int, k: int = 8, steps: int = 20) -> dict:
         for p in params:
             p.grad = None
         loss.backward()
-        for j, ps in enumerate(members):
-            for view, p in zip(ps, params, strict=True):
-                view.grad = p.grad[j].view_as(view)
+        targets.take_grads()
         opt.step()
 
     # One member trained alone (nn.Sequential, autograd, fused Adam: training.train's step), and the
