@@ -21,7 +21,7 @@ TEST_ENV := COURSE_PROFILE=quick COURSE_CHECK_STRICT=1 COURSE_THREADS=1 MPLBACKE
 TEST_WORKERS ?= 2
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup datacheck lab lab-instructor lab-settings learner test unit notebooks bench memcheck lint clean book student-branch \
+.PHONY: setup datacheck lab lab-instructor lab-settings learner test unit notebooks bench cpu memcheck lint clean book student-branch \
 	student hubsetup hubtest
 
 setup: $(STAMP) lab-settings learner
@@ -88,6 +88,12 @@ student-branch: setup
 bench: setup
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/bench_training.py --out bench/RESULTS.md
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) bench/bench_comparison.py --out bench/RESULTS.md
+
+# CPU seconds per notebook, what a learner's run costs a shared server (bench/course_cpu.py): this checkout,
+# or beside an older version, e.g. make cpu CPU_ARGS="--tree before=../old --tree after=. --profile full".
+CPU_ARGS ?= --profile quick
+cpu: setup
+	$(PY) bench/course_cpu.py $(CPU_ARGS) --write
 
 # Peak memory and run time of every notebook from a fresh kernel (quick, full, and quick on one CPU);
 # e.g. make memcheck MEMCHECK_ARGS="--notebooks 10 11" for some notebooks only.

@@ -54,20 +54,22 @@ ALONE_RUNS = 2
 NOTES = """
 Reading the table:
 
-- Where the time goes. PyTorch's solo step is already a tight loop, so grouping saves only the
-  per-layer dispatch and the per-tensor cost of the fused Adam (about half of a solo step of the
-  30-layer net); the matrix products themselves cost the same batched or not (one 64 x 128 x 128
-  product: 23 us alone, 183 us for 8 in one `bmm`), which caps the gain near 1.3-1.5x here. Keras's
-  solo run pays `fit`'s machinery per run (a data pipeline, a traced step, callbacks) and per
-  block of steps; the group runs one traced loop per epoch for all members, hence 2.5-4.7x.
-- Same numbers. PyTorch groups run the solo run's own products (tests/test_grouped.py): the
-  1-hidden-layer net's epoch loss agrees to 1e-7; the 30-layer net's is bit for bit for the first
-  dozens of steps, then 1e-7-level differences appear (the fused Adam's vector lanes meet the stacked
-  tensors at other offsets) and Adam grows them to at most ~2e-4 in an epoch. Keras groups agree for
-  the first steps only (1e-7): TensorFlow's batched matmul sums in another order than `Dense`'s
-  matmul, and in the 30-layer net Adam grows that into percent-level differences within one epoch,
-  as two runs on two machines would differ; the 1-hidden-layer net stays within 1e-4. Validation
-  accuracies of these barely trained deep nets move more than their losses: many logits are near ties.
+- Where the time goes. PyTorch's solo step is already a tight loop: for the 30-layer net its matrix
+  products alone are over half of it (the floor line above), and a product costs the same per member
+  batched or not (one 64 x 128 x 128 product: 23 us alone, 183 us for 8 in one `bmm`). Grouping can
+  only remove the rest (dispatch, autograd, the optimizer's per-tensor cost), so no grouping of this
+  model reaches 2x per run on this CPU. Keras's solo run pays `fit`'s machinery per run (a data
+  pipeline, callbacks, per block of steps) and, for a new architecture, a traced step (solo runs of
+  one architecture share one: course_utils/_keras_training.py); the group runs one traced loop per
+  epoch for all members.
+- Same numbers. A PyTorch group gives each member its solo run's numbers to the last bit
+  (tests/test_grouped.py): the solo run's own products in the same layouts, its optimizer over whole
+  vector lanes or per-member views, on the solo run's thread count. Keras groups agree for the first
+  steps only (1e-7): TensorFlow's batched matmul sums in another order than `Dense`'s matmul, and in
+  the 30-layer net Adam grows that into percent-level differences within one epoch, as two runs on
+  two machines would differ; so experiments.sweep groups Keras runs only when asked (grouped=True).
+  Validation accuracies of these barely trained deep nets move more than their losses: many logits
+  are near ties.
 """
 
 
