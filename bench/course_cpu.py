@@ -89,6 +89,8 @@ def run_notebook(path: Path, tree: Path, profile: str) -> dict:
         status = "FAILED: " + (str(err).strip().splitlines()[-1:] or [type(err).__name__])[0][:100]
         total = sum(cells.values())
     wall = time.perf_counter() - start
+    if km.has_kernel:  # nbclient shuts down only kernels it started itself: a kernel left behind holds ~1 GB
+        km.shutdown_kernel(now=True)
     shutil.rmtree(cache, ignore_errors=True)
     shutil.rmtree(sockets, ignore_errors=True)
     return {"cpu_s": total, "wall_s": wall, "status": status, "cells": cells}
