@@ -81,7 +81,6 @@ def run_notebook(path: Path, tree: Path, profile: str) -> dict:
     total = 0.0
     try:
         with client.setup_kernel(env=env):
-            state["start"] = _cpu(kernel())
             for index, cell in enumerate(client.nb.cells):
                 client.execute_cell(cell, index)
             total = _cpu(kernel())
@@ -97,7 +96,7 @@ def run_notebook(path: Path, tree: Path, profile: str) -> dict:
 
 
 def describe(trees: list[tuple[str, Path]]) -> dict[str, str]:
-    """Each tree's commit, as `git describe` would name it (or the path, outside git)."""
+    """Each tree's last commit, short hash and date (or the path, outside git)."""
     import subprocess
 
     out = {}

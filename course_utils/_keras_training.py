@@ -4,8 +4,9 @@
 update in TensorFlow's fused kernel, a recording ``train_step`` for per-step
 losses and gradient norms, two measures that keep a run's traced graphs from
 staying alive in TensorFlow, and one traced step per architecture (a template
-model that runs of the same architecture fit on their own values). They reach into Keras's private attributes; a Keras
-upgrade can break them, and this is the one file where it would. Measured with
+model that runs of the same architecture fit on their own values). They reach
+into Keras's private attributes; a Keras upgrade can break them, and this is the
+one file where it would. Measured with
 Keras 3.15.1 on TensorFlow 2.21.0 (CPU):
 
 =============================================  ===========================================  ==============

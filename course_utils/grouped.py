@@ -492,8 +492,9 @@ class _OptimizerParams:
     def __init__(self, params: list[Any], lrs: list[float], n_threads: int) -> None:
         k = len(lrs)
         whole = len(set(lrs)) == 1 and n_threads == 1
-        self.stacked = [p for p in params if whole and p[0].numel() % _LANES == 0]
-        self.split = [p for p in params if not any(p is q for q in self.stacked)]
+        self.stacked, self.split = [], []
+        for p in params:
+            (self.stacked if whole and p[0].numel() % _LANES == 0 else self.split).append(p)
         self.views = [[(p[j, 0] if p.dim() == 3 and p.shape[1] == 1 else p[j]).detach().requires_grad_()
                        for p in self.split] for j in range(k)]
         self.groups = ([{"params": self.stacked, "lr": lrs[0]}] if self.stacked else []) + [
